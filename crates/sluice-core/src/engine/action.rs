@@ -1,0 +1,116 @@
+//! What the engine decides: move targets, and record what happened and why.
+
+use serde::{Deserialize, Serialize};
+
+use super::gates::GateEval;
+use crate::release::{ReleaseId, TargetId};
+use crate::time::Millis;
+
+/// A decision for the shell to carry out, in order. The shell persists the rollout's new state
+/// and the events before it carries out the moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum Action {
+    /// Set these targets' desired release to the rollout's candidate.
+    SetDesired { targets: Vec<TargetId>, release: ReleaseId },
+    /// Move these targets back: to the known-good release, or, when the service has none yet,
+    /// to nothing (`to: None`, the agent restores what it ran before sluice).
+    RollBack { targets: Vec<TargetId>, to: Option<ReleaseId> },
+    /// Append an event to the audit log.
+    Record(Box<Event>),
+}
+
+/// How a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    RolledBack,
+    Aborted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Millis,
+    pub rollout: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum EventKind {
+    Started {
+        service: String,
+        release: ReleaseId,
+        known_good: Option<ReleaseId>,
+        emergency: bool,
+        reason: Option<String>,
+    },
+    StageSkipped {
+        stage: String,
+        why: String,
+    },
+    CoverageGap {
+        stage: String,
+        labels: Vec<String>,
+        missing: Vec<String>,
+        blocking: bool,
+    },
+    AwaitingApproval {
+        stage: String,
+        why: String,
+    },
+    Approved {
+        stage: String,
+        by: String,
+    },
+    WaveStarted {
+        stage: String,
+        wave: usize,
+        size: String,
+        targets: usize,
+        new_targets: usize,
+    },
+    WaveApplied {
+        stage: String,
+        wave: usize,
+    },
+    ApplyFailed {
+        stage: String,
+        target: TargetId,
+        reason: String,
+    },
+    Gate {
+        stage: String,
+        wave: usize,
+        eval: GateEval,
+    },
+    Held {
+        stage: String,
+        wave: usize,
+        why: String,
+    },
+    WavePassed {
+        stage: String,
+        wave: usize,
+    },
+    StagePassed {
+        stage: String,
+    },
+    Paused {
+        by: String,
+    },
+    Resumed {
+        by: String,
+    },
+    RollbackStarted {
+        why: String,
+        targets: usize,
+        to: Option<ReleaseId>,
+    },
+    Finished {
+        outcome: Outcome,
+        why: String,
+    },
+}

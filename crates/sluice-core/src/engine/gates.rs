@@ -1,0 +1,332 @@
+//! Judging a wave: each gate over its window gives pass, fail or inconclusive, with a record of
+//! its inputs, values and statistics.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::observe::{Observations, Sample};
+use super::plan::StagePlan;
+use crate::gate::mann_whitney::{Alternative, mann_whitney};
+use crate::release::ReleaseId;
+use crate::spec::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Worse};
+use crate::time::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    /// Too little data: holds the wave, never passes it.
+    Inconclusive,
+    Fail,
+}
+
+/// One evaluation of one gate (for one label value when the gate breaks down by label).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateEval {
+    pub gate: String,
+    pub kind: GateKind,
+    pub metric: String,
+    /// `proxy=fl1` when the gate judges each value of a label separately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub verdict: Verdict,
+    /// The canary's value (threshold: aggregate; compare: median of per-target values).
+    pub value: Option<f64>,
+    /// Threshold bound, or the baseline's median for a comparison.
+    pub reference: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub u: Option<f64>,
+    /// Health reports used (threshold) or canary targets with data (compare).
+    pub samples: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_samples: Option<u64>,
+    pub reason: String,
+}
+
+/// The window a gate looks at, and what "the candidate" is.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    pub now: Millis,
+    /// When the current wave's targets were all on the candidate.
+    pub wave_start: Millis,
+    pub candidate: &'a ReleaseId,
+    /// Canary = `stage.targets[..canary_end]`.
+    pub canary_end: usize,
+}
+
+/// Running sums of samples, enough for every built-in metric.
+#[derive(Debug, Default, Clone)]
+struct Agg {
+    samples: u64,
+    requests: u64,
+    errors: u64,
+    crashes: u64,
+    weighted: f64,
+    weight: f64,
+}
+
+impl Agg {
+    fn add(&mut self, s: &Sample, metric: &Metric) {
+        self.samples += 1;
+        self.requests += s.requests;
+        self.errors += s.errors;
+        self.crashes += s.crashes;
+        let v = match metric {
+            Metric::LatencyP50Ms => s.latency_p50_ms,
+            Metric::LatencyP99Ms => s.latency_p99_ms,
+            Metric::Custom(name) => s.metrics.get(name).copied(),
+            Metric::ErrorRate | Metric::CrashRate => None,
+        };
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            let w = if s.requests > 0 { s.requests as f64 } else { 1.0 };
+            self.weighted += v * w;
+            self.weight += w;
+        }
+    }
+
+    /// The metric's value, or why there is none.
+    fn value(&self, metric: &Metric) -> Result<f64, String> {
+        match metric {
+            Metric::ErrorRate => {
+                if self.requests == 0 {
+                    Err("no requests in the window".into())
+                } else {
+                    Ok(self.errors as f64 / self.requests as f64)
+                }
+            }
+            Metric::CrashRate => {
+                if self.samples == 0 {
+                    Err("no reports in the window".into())
+                } else {
+                    Ok(self.crashes as f64 / self.samples as f64)
+                }
+            }
+            _ => {
+                if self.weight > 0.0 {
+                    Ok(self.weighted / self.weight)
+                } else {
+                    Err(format!("no {metric} values in the window"))
+                }
+            }
+        }
+    }
+}
+
+/// Evaluate one gate for a wave: one record per label value when the gate breaks down by a
+/// label, else one.
+pub fn evaluate(gate: &GateSpec, stage: &StagePlan, w: Window<'_>, obs: &dyn Observations) -> Vec<GateEval> {
+    let groups = scopes(stage, gate.per_label(), w.canary_end);
+    groups
+        .into_iter()
+        .map(|(scope, members)| match gate {
+            GateSpec::Threshold(t) => threshold(t, stage, &w, obs, scope, &members),
+            GateSpec::Compare(c) => compare(c, stage, &w, obs, scope, &members),
+        })
+        .collect()
+}
+
+/// The overall verdict of several evaluations: any fail fails, else any inconclusive holds.
+pub fn combine(evals: &[GateEval]) -> Verdict {
+    evals.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Pass)
+}
+
+/// Canary indices grouped by label value (one group, no scope, without a breakdown).
+fn scopes(stage: &StagePlan, label: Option<&str>, canary_end: usize) -> Vec<(Option<String>, Vec<usize>)> {
+    match label {
+        None => vec![(None, (0..canary_end).collect())],
+        Some(l) => {
+            let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for i in 0..canary_end {
+                m.entry(stage.label_of(l, i).unwrap_or("").to_string()).or_default().push(i);
+            }
+            m.into_iter().map(|(v, idx)| (Some(format!("{l}={v}")), idx)).collect()
+        }
+    }
+}
+
+fn threshold(
+    g: &ThresholdGate,
+    stage: &StagePlan,
+    w: &Window<'_>,
+    obs: &dyn Observations,
+    scope: Option<String>,
+    members: &[usize],
+) -> GateEval {
+    let from = w.now.saturating_sub(g.window).max(w.wave_start);
+    let mut agg = Agg::default();
+    for &i in members {
+        obs.samples(&stage.targets[i], from, w.now, &mut |s| {
+            if s.release.as_ref() == Some(w.candidate) {
+                agg.add(s, &g.metric);
+            }
+        });
+    }
+    let bound = g.max.or(g.min);
+    let mut eval = GateEval {
+        gate: g.name.clone(),
+        kind: GateKind::Threshold,
+        metric: g.metric.to_string(),
+        scope,
+        verdict: Verdict::Inconclusive,
+        value: None,
+        reference: bound,
+        p_value: None,
+        u: None,
+        samples: agg.samples,
+        baseline_samples: None,
+        reason: String::new(),
+    };
+    if agg.samples < u64::from(g.min_samples) {
+        eval.reason = format!("{} of {} reports needed in the last {}", agg.samples, g.min_samples, g.window);
+        return eval;
+    }
+    match agg.value(&g.metric) {
+        Err(why) => eval.reason = why,
+        Ok(v) => {
+            eval.value = Some(v);
+            if let Some(max) = g.max.filter(|m| v > *m) {
+                eval.verdict = Verdict::Fail;
+                eval.reference = Some(max);
+                eval.reason = format!("{} = {} > max {}", g.metric, fmt(v), fmt(max));
+            } else if let Some(min) = g.min.filter(|m| v < *m) {
+                eval.verdict = Verdict::Fail;
+                eval.reference = Some(min);
+                eval.reason = format!("{} = {} < min {}", g.metric, fmt(v), fmt(min));
+            } else {
+                eval.verdict = Verdict::Pass;
+                eval.reason = format!("{} = {} within bounds over {} reports", g.metric, fmt(v), agg.samples);
+            }
+        }
+    }
+    eval
+}
+
+fn compare(
+    g: &CompareGate,
+    stage: &StagePlan,
+    w: &Window<'_>,
+    obs: &dyn Observations,
+    scope: Option<String>,
+    members: &[usize],
+) -> GateEval {
+    let from = w.now.saturating_sub(g.window).max(w.wave_start);
+    let per_target = |i: usize, from: Millis, to: Millis, on_candidate: bool| -> Option<f64> {
+        let mut agg = Agg::default();
+        obs.samples(&stage.targets[i], from, to, &mut |s| {
+            if (s.release.as_ref() == Some(w.candidate)) == on_candidate {
+                agg.add(s, &g.metric);
+            }
+        });
+        if agg.samples == 0 { None } else { agg.value(&g.metric).ok() }
+    };
+    let canary: Vec<f64> = members.iter().filter_map(|&i| per_target(i, from, w.now, true)).collect();
+    // Baseline: the stage's targets not yet on the candidate, in the same window and scope;
+    // when the wave took them all, the same scope's targets before the wave started.
+    let in_scope = |i: usize| match (&g.per_label, &scope) {
+        (Some(l), Some(sc)) => sc.strip_prefix(&format!("{l}=")).is_some_and(|v| stage.label_of(l, i) == Some(v)),
+        _ => true,
+    };
+    let mut baseline: Vec<f64> = (w.canary_end..stage.targets.len())
+        .filter(|&i| in_scope(i))
+        .filter_map(|i| per_target(i, from, w.now, false))
+        .collect();
+    let mut basis = "targets still on the previous release";
+    if baseline.len() < g.min_samples as usize {
+        let before = w.wave_start.saturating_sub(g.window);
+        baseline = (0..stage.targets.len())
+            .filter(|&i| in_scope(i))
+            .filter_map(|i| per_target(i, before, w.wave_start, false))
+            .collect();
+        basis = "the stage before this wave";
+    }
+    let mut eval = GateEval {
+        gate: g.name.clone(),
+        kind: GateKind::Compare,
+        metric: g.metric.to_string(),
+        scope,
+        verdict: Verdict::Inconclusive,
+        value: median(&canary),
+        reference: median(&baseline),
+        p_value: None,
+        u: None,
+        samples: canary.len() as u64,
+        baseline_samples: Some(baseline.len() as u64),
+        reason: String::new(),
+    };
+    if canary.len() < g.min_samples as usize || baseline.len() < g.min_samples as usize {
+        eval.reason = format!(
+            "{} canary and {} baseline targets with data; {} each needed",
+            canary.len(),
+            baseline.len(),
+            g.min_samples
+        );
+        return eval;
+    }
+    let alt = match g.worse {
+        Worse::Higher => Alternative::Greater,
+        Worse::Lower => Alternative::Less,
+    };
+    let Some(mw) = mann_whitney(&canary, &baseline, alt) else {
+        eval.reason = "values not comparable (non-finite)".into();
+        return eval;
+    };
+    eval.p_value = Some(mw.p_value);
+    eval.u = Some(mw.u);
+    let (c, b) = (eval.value.unwrap_or(0.0), eval.reference.unwrap_or(0.0));
+    let diff = match g.worse {
+        Worse::Higher => c - b,
+        Worse::Lower => b - c,
+    };
+    let effect = if b.abs() > f64::EPSILON {
+        diff / b.abs()
+    } else if diff > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    let significant = mw.p_value < 1.0 - g.confidence;
+    if significant && effect >= g.min_effect {
+        eval.verdict = Verdict::Fail;
+        eval.reason = format!(
+            "canary {} median {} vs baseline {} ({basis}): worse by {:.1}%, p = {:.4} < {:.4}",
+            g.metric,
+            fmt(c),
+            fmt(b),
+            effect * 100.0,
+            mw.p_value,
+            1.0 - g.confidence
+        );
+    } else {
+        eval.verdict = Verdict::Pass;
+        eval.reason = format!(
+            "canary {} median {} vs baseline {} ({basis}): p = {:.4}, effect {:.1}%",
+            g.metric,
+            fmt(c),
+            fmt(b),
+            mw.p_value,
+            effect * 100.0
+        );
+    }
+    eval
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    Some(if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 })
+}
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 || (v.abs() >= 0.01 && v.abs() < 1e6) {
+        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.3e}")
+    }
+}

@@ -1,0 +1,41 @@
+//! What the engine may know about the fleet: which release each target runs, whether an apply
+//! failed, and the health samples targets reported.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::release::{ReleaseId, TargetId};
+use crate::time::Millis;
+
+/// One health report from one target, covering the interval that ends at `at`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at: Millis,
+    /// The release the target ran for this interval (`None`: nothing applied yet).
+    pub release: Option<ReleaseId>,
+    pub requests: u64,
+    /// Server errors (5xx) among `requests`.
+    pub errors: u64,
+    #[serde(default)]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub latency_p99_ms: Option<f64>,
+    /// Process crashes/restarts in the interval.
+    #[serde(default)]
+    pub crashes: u64,
+    /// Custom metrics (`bot_score_zero_share`), each a ratio or gauge for the interval.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The fleet as the shell sees it. Implementations hold state in memory; the engine only reads.
+pub trait Observations {
+    /// The release the target reports running now; `None` if nothing or unknown.
+    fn running(&self, target: &TargetId) -> Option<&ReleaseId>;
+    /// Why the target failed to apply `release` (refused by `check`, probe failed, bad bundle),
+    /// if it did.
+    fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String>;
+    /// Calls `f` for each sample of `target` with `from < at <= to`, oldest first.
+    fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample));
+}

@@ -1,0 +1,80 @@
+//! A service's standing between rollouts: its known-good release, the rollout in progress, and
+//! the hold after a failure that makes newer releases wait for a person instead of flapping.
+
+use serde::{Deserialize, Serialize};
+
+use super::action::Outcome;
+use super::rollout::Rollout;
+use crate::release::ReleaseId;
+use crate::time::Millis;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceState {
+    /// The last release that completed a rollout and its final bake; the only thing a rollback
+    /// returns to.
+    pub known_good: Option<ReleaseId>,
+    /// The rollout in progress, by id.
+    pub active: Option<String>,
+    /// Set when a rollout failed: new rollouts are refused until a person clears it.
+    pub hold: Option<Hold>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub release: ReleaseId,
+    pub rollout: String,
+    pub why: String,
+    pub at: Millis,
+}
+
+/// Why a rollout may not start now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("rollout {0} of this service is still in progress; wait for it, or abort it")]
+    Conflict(String),
+    #[error("the service is held at known-good since rollout {} of {} failed ({}); clear the hold to start a new rollout", .0.rollout, .0.release, .0.why)]
+    Held(Hold),
+}
+
+impl ServiceState {
+    /// Whether a rollout may start now.
+    pub fn may_start(&self) -> Result<(), Refusal> {
+        if let Some(a) = &self.active {
+            return Err(Refusal::Conflict(a.clone()));
+        }
+        if let Some(h) = &self.hold {
+            return Err(Refusal::Held(h.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn started(&mut self, rollout: &str) {
+        self.active = Some(rollout.to_string());
+    }
+
+    /// Take a finished rollout's result: completed → known-good; rolled back → hold.
+    pub fn finished(&mut self, rollout: &Rollout, now: Millis) {
+        if self.active.as_deref() == Some(rollout.id.as_str()) {
+            self.active = None;
+        }
+        match &rollout.phase {
+            super::rollout::Phase::Finished { outcome: Outcome::Completed, .. } => {
+                self.known_good = Some(rollout.release.clone());
+            }
+            super::rollout::Phase::Finished { outcome: Outcome::RolledBack, why, .. } => {
+                self.hold = Some(Hold {
+                    release: rollout.release.clone(),
+                    rollout: rollout.id.clone(),
+                    why: why.clone(),
+                    at: now,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// A person looked at the failure and lets new rollouts start again.
+    pub fn clear_hold(&mut self) -> Option<Hold> {
+        self.hold.take()
+    }
+}

@@ -1,0 +1,3 @@
+//! Gate statistics and verdicts.
+
+pub mod mann_whitney;
