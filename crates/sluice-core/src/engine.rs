@@ -25,3 +25,6 @@ pub use observe::{Observations, Sample};
 pub use plan::{Plan, PlanError, StagePlan, TargetInfo};
 pub use rollout::{Command, CommandError, Phase, Rollout, StartOptions};
 pub use service::{Refusal, ServiceState};
+
+#[cfg(test)]
+mod tests;

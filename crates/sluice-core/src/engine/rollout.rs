@@ -218,10 +218,7 @@ impl Rollout {
                 if self.check_apply_failures(out, now, obs, stage) {
                     return;
                 }
-                let end = self.plan.stages[stage].wave_ends[wave];
-                let all_on =
-                    self.plan.stages[stage].targets[..end].iter().all(|t| obs.running(t) == Some(&self.release));
-                if all_on {
+                if self.wave_applied(obs, stage, wave) {
                     let name = self.plan.stages[stage].name.clone();
                     self.record(out, now, EventKind::WaveApplied { stage: name, wave });
                     self.phase = Phase::Baking { stage, wave, since: now, held: false };
@@ -282,8 +279,17 @@ impl Rollout {
                 }
                 self.promote(out, now, stage, wave);
             }
-            Phase::Paused { resume_to, .. } => {
-                // Paused stops promotion, never protection.
+            Phase::Paused { mut resume_to, by } => {
+                // Paused stops promotion, never protection: a wave that finished applying
+                // starts being judged.
+                if let Phase::Applying { stage, wave, .. } = *resume_to
+                    && self.wave_applied(obs, stage, wave)
+                {
+                    let name = self.plan.stages[stage].name.clone();
+                    self.record(out, now, EventKind::WaveApplied { stage: name, wave });
+                    resume_to = Box::new(Phase::Baking { stage, wave, since: now, held: false });
+                    self.phase = Phase::Paused { resume_to: resume_to.clone(), by };
+                }
                 if let Phase::Applying { stage, .. } | Phase::Baking { stage, .. } = *resume_to
                     && self.check_apply_failures(out, now, obs, stage)
                 {
@@ -309,6 +315,11 @@ impl Rollout {
                 }
             }
         }
+    }
+
+    fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {
+        let sp = &self.plan.stages[stage];
+        sp.targets[..sp.wave_ends[wave]].iter().all(|t| obs.running(t) == Some(&self.release))
     }
 
     /// Evaluate every gate of the stage for the current wave; records verdict changes.

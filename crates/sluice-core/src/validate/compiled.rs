@@ -29,9 +29,7 @@ impl Compiled {
             ValidatorSpec::JsonSchema { files, schema } => {
                 Compiled::JsonSchema { files: FileGlob::new(files)?, schema: Schema::new(schema)? }
             }
-            ValidatorSpec::MaxBytes { files, max } => {
-                Compiled::MaxBytes { files: FileGlob::new(files)?, max: *max }
-            }
+            ValidatorSpec::MaxBytes { files, max } => Compiled::MaxBytes { files: FileGlob::new(files)?, max: *max },
             ValidatorSpec::MaxItems { files, path, max } => {
                 pointer::check_syntax(path).map_err(|e| format!("path: {e}"))?;
                 Compiled::MaxItems { files: FileGlob::new(files)?, path: path.clone(), max: *max }
@@ -43,14 +41,9 @@ impl Compiled {
                 }
                 Compiled::Unique { files: FileGlob::new(files)?, path: path.clone(), key: key.clone() }
             }
-            ValidatorSpec::MaxGrowth { files, max_ratio, path, min_bytes } => {
-                Compiled::MaxGrowth(growth::MaxGrowth::new(
-                    FileGlob::new(files)?,
-                    *max_ratio,
-                    path.clone(),
-                    *min_bytes,
-                )?)
-            }
+            ValidatorSpec::MaxGrowth { files, max_ratio, path, min_bytes } => Compiled::MaxGrowth(
+                growth::MaxGrowth::new(FileGlob::new(files)?, *max_ratio, path.clone(), *min_bytes)?,
+            ),
             ValidatorSpec::Cel { files, rule, message } => {
                 Compiled::Cel { files: FileGlob::new(files)?, rule: CelRule::new(rule, message.clone())? }
             }
@@ -79,9 +72,7 @@ impl Compiled {
             Compiled::JsonSchema { files, schema } => schema.run(at, files, run),
             Compiled::MaxBytes { files, max } => limits::max_bytes(at, files, *max, run),
             Compiled::MaxItems { files, path, max } => limits::max_items(at, files, path, *max, run),
-            Compiled::Unique { files, path, key } => {
-                limits::unique(at, files, path, key.as_deref(), run)
-            }
+            Compiled::Unique { files, path, key } => limits::unique(at, files, path, key.as_deref(), run),
             Compiled::MaxGrowth(growth) => growth.run(at, run),
             Compiled::Cel { files, rule } => rule.run(at, files, run),
             Compiled::Check { command, timeout } => {

@@ -44,11 +44,7 @@ impl MaxGrowth {
     }
 
     fn message(&self, what: &str, old: u64, new: u64) -> String {
-        format!(
-            "grew {:.2}x in {what} ({old} → {new}), limit {}x",
-            new as f64 / old as f64,
-            self.max_ratio
-        )
+        format!("grew {:.2}x in {what} ({old} → {new}), limit {}x", new as f64 / old as f64, self.max_ratio)
     }
 
     pub(crate) fn run(&self, at: At, run: &mut Run<'_>) {

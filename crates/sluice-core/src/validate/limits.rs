@@ -77,9 +77,10 @@ pub(crate) fn unique(at: At, files: &FileGlob, path: &str, key: Option<&str>, ru
         }
         if !scan.duplicates.is_empty() {
             let by = key.map(|k| format!(" by {}", describe_key(k))).unwrap_or_default();
-            let examples = scan.duplicates.iter().map(|(value, first, again)| {
-                format!("{} (items {first} and {again})", quote(value))
-            });
+            let examples = scan
+                .duplicates
+                .iter()
+                .map(|(value, first, again)| format!("{} (items {first} and {again})", quote(value)));
             let msg = format!(
                 "{} duplicate items at {}{by}: {}",
                 scan.duplicates.len(),

@@ -50,9 +50,7 @@ pub(crate) enum ParseError {
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ParseError::Unsupported => {
-                f.write_str("content validators need a .json, .yaml or .yml file")
-            }
+            ParseError::Unsupported => f.write_str("content validators need a .json, .yaml or .yml file"),
             ParseError::Syntax(msg) => f.write_str(msg),
         }
     }
@@ -92,11 +90,9 @@ fn parse_yaml(bytes: &[u8]) -> Result<Value, ParseError> {
     serde_saphyr::from_slice_with_options::<Value>(bytes, yaml_options()).map_err(|e| {
         let msg = first_line(&e.to_string());
         match e.location() {
-            Some(loc) if loc.line() > 0 && !msg.contains("line") => ParseError::Syntax(format!(
-                "invalid YAML at line {} column {}: {msg}",
-                loc.line(),
-                loc.column()
-            )),
+            Some(loc) if loc.line() > 0 && !msg.contains("line") => {
+                ParseError::Syntax(format!("invalid YAML at line {} column {}: {msg}", loc.line(), loc.column()))
+            }
             _ => ParseError::Syntax(format!("invalid YAML: {msg}")),
         }
     })

@@ -7,9 +7,7 @@ use serde_json::Value;
 /// in which `~` only appears as `~0` (a literal `~`) or `~1` (a literal `/`).
 pub(crate) fn check_syntax(path: &str) -> Result<(), String> {
     if !path.is_empty() && !path.starts_with('/') {
-        return Err(format!(
-            "JSON pointer {path:?} must be empty or start with '/' (e.g. \"/features\")"
-        ));
+        return Err(format!("JSON pointer {path:?} must be empty or start with '/' (e.g. \"/features\")"));
     }
     let mut chars = path.chars();
     while let Some(c) = chars.next() {
@@ -39,12 +37,11 @@ pub(crate) fn lookup<'v>(doc: &'v Value, path: &str) -> Result<&'v Value, String
         here = match here {
             Value::Object(map) => map.get(&token).ok_or_else(|| format!("{prefix} does not exist"))?,
             Value::Array(items) => {
-                let index = parse_index(&token).ok_or_else(|| {
-                    format!("{prefix}: {token:?} is not an index into an array")
-                })?;
-                items.get(index).ok_or_else(|| {
-                    format!("{prefix} does not exist: the array has {} items", items.len())
-                })?
+                let index =
+                    parse_index(&token).ok_or_else(|| format!("{prefix}: {token:?} is not an index into an array"))?;
+                items
+                    .get(index)
+                    .ok_or_else(|| format!("{prefix} does not exist: the array has {} items", items.len()))?
             }
             other => {
                 return Err(format!(

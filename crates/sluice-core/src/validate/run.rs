@@ -71,11 +71,7 @@ impl<'a> Run<'a> {
     }
 
     pub(crate) fn finish(self) -> ValidationReport {
-        ValidationReport {
-            violations: self.violations,
-            checks: self.checks,
-            files_checked: self.checked.len(),
-        }
+        ValidationReport { violations: self.violations, checks: self.checks, files_checked: self.checked.len() }
     }
 
     pub(crate) fn violation(&mut self, at: At, file: &str, path: Option<&str>, message: String) {
@@ -86,6 +82,10 @@ impl<'a> Run<'a> {
             path: path.map(str::to_string),
             message,
         });
+    }
+
+    pub(crate) fn push(&mut self, violation: Violation) {
+        self.violations.push(violation);
     }
 
     pub(crate) fn check(&mut self, check: CheckCommand) {
@@ -102,11 +102,7 @@ impl<'a> Run<'a> {
             .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
             .collect();
         if found.is_empty() {
-            let msg = format!(
-                "no file matches glob {:?} (the release has {} files)",
-                glob.pattern,
-                self.files.len()
-            );
+            let msg = format!("no file matches glob {:?} (the release has {} files)", glob.pattern, self.files.len());
             self.violation(at, &glob.pattern, None, msg);
         }
         self.checked.extend(found.iter().map(|(path, _)| *path));
@@ -118,11 +114,7 @@ impl<'a> Run<'a> {
     /// returned to every validator that asks.
     pub(crate) fn content(&mut self, at: At, file: &'a str) -> Option<Rc<Value>> {
         let bytes = self.files.get(file)?;
-        let parsed = self
-            .parsed
-            .entry(file)
-            .or_insert_with(|| parse_file(file, bytes).map(Rc::new))
-            .clone();
+        let parsed = self.parsed.entry(file).or_insert_with(|| parse_file(file, bytes).map(Rc::new)).clone();
         match parsed {
             Ok(value) => Some(value),
             Err(e) => {
@@ -148,9 +140,6 @@ impl<'a> Run<'a> {
     /// parse errors are not this release's violations).
     pub(crate) fn parent_content(&mut self, file: &str) -> Option<Rc<Value>> {
         let (path, bytes) = self.parent?.get_key_value(file)?;
-        self.parent_parsed
-            .entry(path.as_str())
-            .or_insert_with(|| parse_file(path, bytes).ok().map(Rc::new))
-            .clone()
+        self.parent_parsed.entry(path.as_str()).or_insert_with(|| parse_file(path, bytes).ok().map(Rc::new)).clone()
     }
 }
