@@ -49,3 +49,6 @@ impl Spec {
         serde_json::to_value(schemars::schema_for!(Spec)).unwrap_or(serde_json::Value::Null)
     }
 }
+
+#[cfg(test)]
+mod tests;

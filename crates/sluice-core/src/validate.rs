@@ -14,7 +14,12 @@
 //! `path`) read `.json` files with `serde_json` and `.yaml`/`.yml` files with `serde-saphyr`
 //! under a budget against alias bombs and deep nesting. Each file is parsed at most once per
 //! call. A file that does not parse, or has another extension, is one violation naming the
-//! file and the parser's line and column; the validators that needed it skip it.
+//! file and the parser's line and column (reported against the first validator that needed
+//! the file); the validators that needed it skip it.
+//!
+//! Messages stay bounded on huge or hostile files: `unique` reports all duplicates of a file in
+//! one violation quoting the first three, `json_schema` reports at most 20 errors per file and
+//! then one "and N more".
 //!
 //! Every validator with a `files` glob must match at least one file of the release: otherwise
 //! that is a violation ("no file matches glob ..."), reported with the glob as its `file`, so

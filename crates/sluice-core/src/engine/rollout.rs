@@ -287,7 +287,7 @@ impl Rollout {
                 {
                     let name = self.plan.stages[stage].name.clone();
                     self.record(out, now, EventKind::WaveApplied { stage: name, wave });
-                    resume_to = Box::new(Phase::Baking { stage, wave, since: now, held: false });
+                    *resume_to = Phase::Baking { stage, wave, since: now, held: false };
                     self.phase = Phase::Paused { resume_to: resume_to.clone(), by };
                 }
                 if let Phase::Applying { stage, .. } | Phase::Baking { stage, .. } = *resume_to

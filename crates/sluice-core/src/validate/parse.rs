@@ -4,6 +4,10 @@
 //! `serde-saphyr` under a [`Budget`](serde_saphyr::Budget) that stops alias bombs, deep nesting
 //! and runaway documents before they cost memory or time. Anything else cannot be read by a
 //! content validator; [`ParseError::Unsupported`] says so.
+//!
+//! YAML is read strictly: a duplicate mapping key, a second document (`---`), a non-finite
+//! float (`.nan`) or invalid UTF-8 is a parse error, since any of them in a generated data
+//! file means the generator went wrong. An empty YAML file is `null`.
 
 use serde_json::Value;
 

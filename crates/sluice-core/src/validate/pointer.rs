@@ -37,8 +37,12 @@ pub(crate) fn lookup<'v>(doc: &'v Value, path: &str) -> Result<&'v Value, String
         here = match here {
             Value::Object(map) => map.get(&token).ok_or_else(|| format!("{prefix} does not exist"))?,
             Value::Array(items) => {
-                let index =
-                    parse_index(&token).ok_or_else(|| format!("{prefix}: {token:?} is not an index into an array"))?;
+                let index = parse_index(&token).ok_or_else(|| {
+                    format!(
+                        "{prefix} does not exist: {} is an array and {token:?} is not an index",
+                        display_parent(&path[..parent_end])
+                    )
+                })?;
                 items
                     .get(index)
                     .ok_or_else(|| format!("{prefix} does not exist: the array has {} items", items.len()))?

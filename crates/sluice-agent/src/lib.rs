@@ -1,0 +1,33 @@
+//! `sluice-agent` owns the node side of a rollout, where outages happen: the release bundle
+//! format ([`bundle::pack`], [`bundle::digest`]), verifying and unpacking a downloaded bundle
+//! ([`unpack::verify_and_unpack`]), and the per-service release store ([`ReleaseStore`]) that
+//! validates a release and runs its `check` hook while the old release still serves, switches
+//! the `current` symlink atomically, runs `reload` and the `health` probe, switches back on any
+//! failure, keeps the last releases and never deletes known-good.
+//!
+//! It must never switch to a release that failed verification, validation or `check`; never
+//! leave a half-unpacked release where a release is expected; never write outside the service's
+//! directory whatever a bundle contains; never delete the current, previous or known-good
+//! release; and never panic on bytes that came from outside the process. Every failure is a
+//! typed error with a stable [`ApplyError::reason`] for reports and metrics. Talking to the
+//! server (enrollment, desired state, reporting) is not here yet.
+
+pub mod bundle;
+pub mod clock;
+mod durable;
+pub mod hook;
+pub mod outcome;
+pub mod probe;
+mod relpath;
+mod release_dir;
+pub mod releases;
+mod retention;
+pub mod state;
+pub mod unpack;
+
+pub use bundle::{BundleCompression, BundleError, Limits, digest, pack, pack_with};
+pub use clock::{Clock, SystemClock};
+pub use outcome::{ApplyError, ApplyFailure, ApplyOutcome};
+pub use releases::{ReleaseStore, StoreConfig};
+pub use state::{HistoryEntry, HistoryEvent, ServiceState};
+pub use unpack::verify_and_unpack;

@@ -1,0 +1,32 @@
+//! `sluice-cli` owns the one `sluice` binary: argument parsing, the subcommands, how results are
+//! printed (text or `--json`) and the documented exit codes. It holds no rollout logic of its
+//! own: that lives in `sluice-core` (engine, validators) and `sluice-sim`.
+
+mod args;
+mod cmd;
+pub mod exit;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Run the CLI with these arguments (the first is the program name).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Check(a) => cmd::check::run(&a),
+        Command::Sim(a) => cmd::sim::run(&a),
+        Command::Schema => cmd::schema::run(),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,88 @@
+//! The spec parser on good and bad files: every refusal names file, line, column, field path.
+
+use super::parse::{SpecError, YamlError, parse_spec};
+
+const EXAMPLE: &str = include_str!("../../../../examples/sluice.yaml");
+
+fn err(text: &str) -> String {
+    match parse_spec("sluice.yaml", text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_example_spec_parses() {
+    let spec = parse_spec("examples/sluice.yaml", EXAMPLE).expect("example parses");
+    assert_eq!(spec.pipelines["default"].stages.len(), 4);
+    assert_eq!(spec.services["edge-rules"].validators.len(), 6);
+}
+
+#[test]
+fn unknown_fields_are_errors_with_location_and_path() {
+    let e = err("services: {}\npipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        bake_time: 5m\n");
+    assert!(e.starts_with("sluice.yaml:7:"), "{e}");
+    assert!(e.contains("bake_time"), "{e}");
+    assert!(e.contains("pipelines.p.stages[0]"), "{e}");
+}
+
+#[test]
+fn wrong_types_say_what_was_expected() {
+    let e = err("pipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        bake: fast\n");
+    assert!(e.starts_with("sluice.yaml:6:"), "{e}");
+    assert!(e.contains("invalid duration"), "{e}");
+    assert!(e.contains("pipelines.p.stages[0].bake"), "{e}");
+    let e = err("pipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        waves: [\"150%\"]\n");
+    assert!(e.contains("(0, 100]"), "{e}");
+}
+
+#[test]
+fn a_missing_pipeline_is_named_with_its_line() {
+    let e = err("services:\n  edge:\n    pipeline: nope\npipelines:\n  default:\n    stages:\n      - name: dev\n        selector: {env: dev}\n");
+    assert_eq!(e, "sluice.yaml:3:5: at `services.edge.pipeline`: pipeline \"nope\" does not exist (defined: default)");
+}
+
+#[test]
+fn shrinking_waves_and_a_missing_100_percent_are_refused() {
+    let e = err("pipelines:\n  p:\n    stages:\n      - name: prod\n        selector: {env: prod}\n        waves: [\"50%\", \"10%\"]\n");
+    assert!(e.contains("never shrink"), "{e}");
+    assert!(e.contains("the last wave must be \"100%\""), "{e}");
+    assert!(e.contains("pipelines.p.stages[0].waves[1]"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported() {
+    let e = err("services:\n  a:\n    pipeline: x\n  b:\n    pipeline: y\npipelines: {}\n");
+    assert_eq!(e.lines().count(), 2, "{e}");
+}
+
+#[test]
+fn alias_bombs_and_huge_files_are_refused() {
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    let e = parse_spec("bomb.yaml", &bomb).expect_err("bomb refused");
+    assert!(matches!(e, SpecError::Yaml(YamlError::Invalid { .. })), "{e}");
+    let huge = format!("# {}\n", "x".repeat(20 * 1024 * 1024));
+    let e = parse_spec("huge.yaml", &huge).expect_err("huge refused");
+    assert!(e.to_string().contains("larger than the 4194304-byte limit"), "{e}");
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in ["", "[", "{a: [}", "- - - -", "services: 3", "\u{0}\u{1}", "pipelines:\n  p: {stages: [{name: a, selector: 5}]}"] {
+        let _ = parse_spec("g.yaml", text);
+    }
+}
+
+#[test]
+fn the_checked_in_schema_is_current() {
+    let want = serde_json::to_string_pretty(&super::Spec::json_schema()).expect("schema json") + "\n";
+    let have = include_str!("../../../../schema/sluice.schema.json");
+    assert!(
+        have == want,
+        "schema/sluice.schema.json is stale: run `cargo run -- schema > schema/sluice.schema.json`"
+    );
+}

@@ -1,0 +1,112 @@
+//! The fleet: groups of identical targets expanded into targets with ids, labels, traffic and
+//! whether they are prod; and a fast id → index lookup for the engine's questions.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use sluice_core::engine::TargetInfo;
+use sluice_core::labels::Labels;
+use sluice_core::release::TargetId;
+
+use crate::scenario::Scenario;
+
+/// Traffic is counted in parts per billion of all traffic, so sums are exact integers and a
+/// fleet that stops failing reads exactly zero.
+pub(crate) const TRAFFIC_UNITS: f64 = 1e9;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub name: String,
+    pub labels: Labels,
+    pub prod: bool,
+    /// Traffic units of each target of the group.
+    pub traffic_units: u64,
+    /// Each target's share of all traffic (0–1).
+    pub traffic_share: f64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    pub groups: Vec<Group>,
+    /// Target ids, by index.
+    pub ids: Vec<TargetId>,
+    /// Group of each target.
+    pub group_of: Vec<u32>,
+    index: HashMap<TargetId, u32, BuildHasherDefault<Fnv>>,
+}
+
+impl Fleet {
+    pub(crate) fn new(s: &Scenario) -> Fleet {
+        let total: usize = s.fleet.iter().map(|g| g.count as usize).sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut group_of = Vec::with_capacity(total);
+        let mut groups = Vec::with_capacity(s.fleet.len());
+        let mut index = HashMap::with_capacity_and_hasher(total, BuildHasherDefault::<Fnv>::default());
+        for (gi, g) in s.fleet.iter().enumerate() {
+            let n = g.count.max(1);
+            let share = g.traffic_share / f64::from(n);
+            groups.push(Group {
+                name: g.name.clone(),
+                labels: g.labels.clone(),
+                prod: s.prod.matches(&g.labels),
+                traffic_units: (share * TRAFFIC_UNITS).round() as u64,
+                traffic_share: share,
+            });
+            let width = n.to_string().len();
+            for i in 0..g.count {
+                let id = TargetId(format!("{}-{:0width$}", g.name, i + 1));
+                index.insert(id.clone(), ids.len() as u32);
+                ids.push(id);
+                group_of.push(gi as u32);
+            }
+        }
+        Fleet { groups, ids, group_of, index }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn index_of(&self, id: &TargetId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub(crate) fn group(&self, target: u32) -> &Group {
+        &self.groups[self.group_of[target as usize] as usize]
+    }
+
+    /// Which targets a strategy's fleet has (all but its excluded groups).
+    pub(crate) fn present(&self, excluded: &[String]) -> Vec<bool> {
+        let out: Vec<bool> = self.groups.iter().map(|g| !excluded.contains(&g.name)).collect();
+        self.group_of.iter().map(|&g| out[g as usize]).collect()
+    }
+
+    /// The targets as the engine's planner needs them.
+    pub(crate) fn infos(&self, present: &[bool]) -> Vec<TargetInfo> {
+        (0..self.len())
+            .filter(|&i| present[i])
+            .map(|i| {
+                let g = self.group(i as u32);
+                TargetInfo { id: self.ids[i].clone(), labels: g.labels.clone(), traffic_share: g.traffic_share }
+            })
+            .collect()
+    }
+}
+
+/// FNV-1a: a fast, deterministic hasher for the id lookup (the map is never iterated).
+#[derive(Debug, Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
