@@ -77,12 +77,7 @@ impl Default for Limits {
     /// 64 MiB bundle (the spec's default `max_bundle_bytes`), 256 MiB unpacked, 64 MiB per
     /// file, 10,000 entries.
     fn default() -> Self {
-        Limits {
-            max_bundle_bytes: 64 << 20,
-            max_total_bytes: 256 << 20,
-            max_file_bytes: 64 << 20,
-            max_entries: 10_000,
-        }
+        Limits { max_bundle_bytes: 64 << 20, max_total_bytes: 256 << 20, max_file_bytes: 64 << 20, max_entries: 10_000 }
     }
 }
 
@@ -131,7 +126,11 @@ pub fn manifest_of(files: &ReleaseFiles) -> Result<Manifest, BundleError> {
     }
     let files = files
         .iter()
-        .map(|(path, content)| ManifestFile { path: path.clone(), size: content.len() as u64, sha256: sha256_hex(content) })
+        .map(|(path, content)| ManifestFile {
+            path: path.clone(),
+            size: content.len() as u64,
+            sha256: sha256_hex(content),
+        })
         .collect();
     Ok(Manifest { format: MANIFEST_FORMAT.to_string(), files })
 }
@@ -145,15 +144,23 @@ pub fn pack(files: &ReleaseFiles) -> Result<Vec<u8>, BundleError> {
 /// Packs `files` into a bundle with the given compression. Deterministic like [`pack`].
 pub fn pack_with(files: &ReleaseFiles, compression: BundleCompression) -> Result<Vec<u8>, BundleError> {
     let manifest = manifest_of(files)?;
-    let manifest_json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| BundleError::Io { action: "encode", path: MANIFEST_NAME.to_string(), source: e.into() })?;
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| BundleError::Io {
+        action: "encode",
+        path: MANIFEST_NAME.to_string(),
+        source: e.into(),
+    })?;
     match compression {
         BundleCompression::None => write_tar(Vec::new(), &manifest_json, files),
         BundleCompression::Gzip => {
-            let gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::default());
-            write_tar(gz, &manifest_json, files)?
-                .finish()
-                .map_err(|source| BundleError::Io { action: "compress", path: "bundle".to_string(), source })
+            let gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(Vec::new(), flate2::Compression::default());
+            write_tar(gz, &manifest_json, files)?.finish().map_err(|source| BundleError::Io {
+                action: "compress",
+                path: "bundle".to_string(),
+                source,
+            })
         }
     }
 }
@@ -193,7 +200,7 @@ mod tests {
     #[test]
     fn digest_is_sha256_hex() {
         assert_eq!(digest(b""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(digest_hex(&digest(b"x")).map(str::len), Ok(64));
+        assert_eq!(digest_hex(&digest(b"x")).map(str::len).ok(), Some(64));
     }
 
     #[test]

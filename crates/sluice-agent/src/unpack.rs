@@ -176,7 +176,11 @@ impl<'a> Unpacker<'a> {
             return Err(BundleError::FileTooLarge { path: path.to_string(), size: entry.size(), limit });
         }
         if entry.size() != expected.size {
-            return Err(BundleError::SizeMismatch { path: path.to_string(), expected: expected.size, actual: entry.size() });
+            return Err(BundleError::SizeMismatch {
+                path: path.to_string(),
+                expected: expected.size,
+                actual: entry.size(),
+            });
         }
         let remaining = self.limits.max_total_bytes.saturating_sub(self.total);
         let data = self.read(entry, path, limit.min(remaining))?;
@@ -204,7 +208,10 @@ impl<'a> Unpacker<'a> {
     fn read<R: Read>(&self, entry: &mut tar::Entry<'_, R>, path: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
         let capacity = entry.size().min(limit).min(1 << 20);
         let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        entry.take(limit.saturating_add(1)).read_to_end(&mut data).map_err(|e| self.read_error(format!("`{path}`"), e))?;
+        (&mut *entry)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| self.read_error(format!("`{path}`"), e))?;
         Ok(data)
     }
 
@@ -214,7 +221,11 @@ impl<'a> Unpacker<'a> {
         }
         let data = self.read(entry, path, MAX_MANIFEST_BYTES)?;
         if data.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(BundleError::FileTooLarge { path: path.to_string(), size: data.len() as u64, limit: MAX_MANIFEST_BYTES });
+            return Err(BundleError::FileTooLarge {
+                path: path.to_string(),
+                size: data.len() as u64,
+                limit: MAX_MANIFEST_BYTES,
+            });
         }
         self.manifest = Some(parse_manifest(&data, self.limits)?);
         Ok(())
@@ -259,8 +270,12 @@ impl<'a> Unpacker<'a> {
         }
         self.create_dirs(path, false)?;
         let full = self.root.join(path);
-        let mut file =
-            OpenOptions::new().write(true).create_new(true).mode(0o644).open(&full).map_err(io_error("create", &full))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&full)
+            .map_err(io_error("create", &full))?;
         file.write_all(data).map_err(io_error("write", &full))?;
         file.sync_all().map_err(io_error("sync", &full))
     }
