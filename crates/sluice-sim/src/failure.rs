@@ -28,19 +28,19 @@ struct Rule {
 impl Rule {
     fn active(&self, since: Millis, at: Millis) -> bool {
         let Some(e) = at.0.checked_sub(since.0) else { return false };
-        e >= self.onset && (self.flap == 0 || ((e - self.onset) / self.flap) % 2 == 0)
+        e >= self.onset && (self.flap == 0 || ((e - self.onset) / self.flap).is_multiple_of(2))
     }
 
     fn next_change(&self, since: Millis, after: Millis) -> Option<Millis> {
         let e = after.0.saturating_sub(since.0);
         if e < self.onset {
-            return Some(Millis(since.0 + self.onset));
+            return Some(Millis(since.0.saturating_add(self.onset)));
         }
         if self.flap == 0 {
             return None;
         }
         let n = (e - self.onset) / self.flap + 1;
-        Some(Millis(since.0 + self.onset + n * self.flap))
+        Some(Millis(since.0.saturating_add(self.onset).saturating_add(n.saturating_mul(self.flap))))
     }
 
     fn has_runtime_effect(&self) -> bool {
@@ -74,10 +74,10 @@ impl FailureModel {
         let mut metric_names: Vec<String> = s.health.metrics.keys().cloned().collect();
         for f in s.faults.values() {
             for r in &f.rules {
-                if let Some(q) = &r.quality {
-                    if !metric_names.contains(&q.metric) {
-                        metric_names.push(q.metric.clone());
-                    }
+                if let Some(q) = &r.quality
+                    && !metric_names.contains(&q.metric)
+                {
+                    metric_names.push(q.metric.clone());
                 }
             }
         }
@@ -94,9 +94,10 @@ impl FailureModel {
                     error_ppm: (r.error_share.unwrap_or(0.0).clamp(0.0, 1.0) * f64::from(PPM)).round() as u32,
                     crash: r.crash,
                     latency_ms: r.latency_ms.unwrap_or(0.0),
-                    quality: r.quality.as_ref().and_then(|q| {
-                        metric_names.iter().position(|m| *m == q.metric).map(|i| (i, q.value))
-                    }),
+                    quality: r
+                        .quality
+                        .as_ref()
+                        .and_then(|q| metric_names.iter().position(|m| *m == q.metric).map(|i| (i, q.value))),
                     apply_error: r.apply_error.clone(),
                     onset: r.onset.0,
                     flap: r.flap.map_or(0, |d| d.0),
@@ -121,15 +122,7 @@ impl FailureModel {
             }
         }
         let any_apply_error = rules.iter().any(|r| r.apply_error.is_some());
-        FailureModel {
-            rules,
-            matched,
-            groups,
-            metric_names,
-            metric_base,
-            health: s.health.clone(),
-            any_apply_error,
-        }
+        FailureModel { rules, matched, groups, metric_names, metric_base, health: s.health.clone(), any_apply_error }
     }
 
     fn rules_for(&self, fault_set: u32, group: u32) -> impl Iterator<Item = &Rule> {
@@ -191,11 +184,11 @@ impl FailureModel {
                 fail = fail.max(f64::from(r.error_ppm) / f64::from(PPM));
                 crash |= r.crash;
                 latency += r.latency_ms;
-                if let Some(q) = r.quality {
-                    if nq < quality.len() {
-                        quality[nq] = q;
-                        nq += 1;
-                    }
+                if let Some(q) = r.quality
+                    && nq < quality.len()
+                {
+                    quality[nq] = q;
+                    nq += 1;
                 }
             }
         }

@@ -32,7 +32,8 @@ pub(crate) struct Fleet {
     pub ids: Vec<TargetId>,
     /// Group of each target.
     pub group_of: Vec<u32>,
-    index: HashMap<TargetId, u32, BuildHasherDefault<Fnv>>,
+    /// Group name → (group, first target index, count, digits of the number in the id).
+    by_name: HashMap<String, (u32, u32, u32, usize), BuildHasherDefault<Fnv>>,
 }
 
 impl Fleet {
@@ -41,7 +42,7 @@ impl Fleet {
         let mut ids = Vec::with_capacity(total);
         let mut group_of = Vec::with_capacity(total);
         let mut groups = Vec::with_capacity(s.fleet.len());
-        let mut index = HashMap::with_capacity_and_hasher(total, BuildHasherDefault::<Fnv>::default());
+        let mut by_name = HashMap::with_capacity_and_hasher(s.fleet.len(), BuildHasherDefault::<Fnv>::default());
         for (gi, g) in s.fleet.iter().enumerate() {
             let n = g.count.max(1);
             let share = g.traffic_share / f64::from(n);
@@ -53,22 +54,29 @@ impl Fleet {
                 traffic_share: share,
             });
             let width = n.to_string().len();
+            by_name.insert(g.name.clone(), (gi as u32, ids.len() as u32, g.count, width));
             for i in 0..g.count {
-                let id = TargetId(format!("{}-{:0width$}", g.name, i + 1));
-                index.insert(id.clone(), ids.len() as u32);
-                ids.push(id);
+                ids.push(TargetId(format!("{}-{:0width$}", g.name, i + 1)));
                 group_of.push(gi as u32);
             }
         }
-        Fleet { groups, ids, group_of, index }
+        Fleet { groups, ids, group_of, by_name }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// The index of a target id `<group>-<number>`, read from the id itself (the engine asks
+    /// for every target of a wave at every step: no per-target map to chase in memory).
     pub(crate) fn index_of(&self, id: &TargetId) -> Option<u32> {
-        self.index.get(id).copied()
+        let (group, number) = id.0.rsplit_once('-')?;
+        let &(_, first, count, width) = self.by_name.get(group)?;
+        if number.len() != width || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u32 = number.parse().ok()?;
+        (1..=count).contains(&n).then(|| first + n - 1)
     }
 
     pub(crate) fn group(&self, target: u32) -> &Group {
@@ -93,7 +101,7 @@ impl Fleet {
     }
 }
 
-/// FNV-1a: a fast, deterministic hasher for the id lookup (the map is never iterated).
+/// FNV-1a: a fast, deterministic hasher for small lookups (these maps are never iterated).
 #[derive(Debug, Default)]
 pub(crate) struct Fnv(u64);
 

@@ -53,7 +53,13 @@ impl Catalogue {
                 let (faults, copies) = if changed { (g.changed.faults.clone(), g.changed.copies) } else { (vec![], 1) };
                 let mut files = ReleaseFiles::new();
                 files.insert(g.file.clone(), feature_file(g.features, copies));
-                created.push((at, s.releases.len() + n as usize, ReleaseId(format!("{}-{n:04}", g.prefix)), faults, files));
+                created.push((
+                    at,
+                    s.releases.len() + n as usize,
+                    ReleaseId(format!("{}-{n:04}", g.prefix)),
+                    faults,
+                    files,
+                ));
             }
         }
         created.sort_by_key(|(at, order, ..)| (*at, *order));
@@ -118,7 +124,7 @@ fn generated_runs(s: &Scenario, g: &GeneratedSpec, seed: u64) -> Vec<(u32, Milli
 /// (as a query without a database filter returns one row per database), ordered by name.
 pub(crate) fn feature_file(features: u32, copies: u32) -> Vec<u8> {
     const TYPES: [&str; 3] = ["Float64", "UInt32", "Bool"];
-    let mut rows = Vec::with_capacity((features * copies) as usize);
+    let mut rows = Vec::with_capacity((features as usize).saturating_mul(copies as usize).min(1 << 20));
     for i in 0..features {
         for _ in 0..copies {
             rows.push(format!("    {{\"name\": \"feature_{i:03}\", \"type\": \"{}\"}}", TYPES[i as usize % 3]));

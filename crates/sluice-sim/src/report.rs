@@ -119,11 +119,11 @@ pub struct StrategyReport {
 }
 
 impl Report {
-    /// Pretty JSON with a trailing newline; the same seed gives the same bytes.
+    /// Pretty JSON (no trailing newline); the same seed gives the same bytes.
     pub fn to_json(&self) -> String {
         match serde_json::to_string_pretty(self) {
-            Ok(s) => s + "\n",
-            Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+            Ok(s) => s,
+            Err(e) => format!("{{\"error\": {:?}}}", e.to_string()),
         }
     }
 
@@ -142,7 +142,15 @@ impl Report {
         }
         out.push('\n');
         let head = [
-            "strategy", "peak %", "%·min", "failing", "on bad", "prod on bad %", "detect", "recover", "outcome",
+            "strategy",
+            "peak %",
+            "%·min",
+            "failing",
+            "targets on bad",
+            "prod on bad %",
+            "detect",
+            "recover",
+            "outcome",
         ];
         let rows: Vec<[String; 9]> = self
             .strategies
@@ -238,7 +246,7 @@ fn clock(ms: u64) -> String {
 
 /// `t+27m40s (09:07:40)`: simulated time, and the wall clock when the scenario gives one.
 pub(crate) fn fmt_at(at: Millis, s: &Scenario) -> String {
-    let t = sluice_core::time::Dur(at.0);
+    let t = sluice_core::time::Dur(at.0 / 1000 * 1000);
     match s.clock.as_deref().and_then(parse_clock) {
         Some(m) => format!("t+{t} ({})", clock(m * 60_000 + at.0)),
         None => format!("t+{t}"),

@@ -39,7 +39,7 @@ pub(crate) fn between(seed: u64, stream: Stream, a: u64, b: u64, lo: u64, hi: u6
     if hi <= lo {
         return lo;
     }
-    lo + draw(seed, stream, a, b) % (hi - lo + 1)
+    lo + draw(seed, stream, a, b) % (hi - lo).saturating_add(1)
 }
 
 #[cfg(test)]

@@ -54,7 +54,15 @@ pub(crate) fn finish(
     notes: Vec<String>,
 ) -> StrategyReport {
     let end = world.ctx.end;
-    let f = world.timeline.finish(end);
+    let mut notes = notes;
+    if let Some(at) = world.stopped_early {
+        notes.push(format!(
+            "the run stopped early at {}: more than {} events (figures cover the run up to then)",
+            crate::report::fmt_at(at, world.ctx.scenario),
+            crate::world::MAX_EVENTS
+        ));
+    }
+    let f = world.timeline.finish(world.stopped_early.unwrap_or(end));
     StrategyReport {
         name: spec.name.clone(),
         kind: kind.to_string(),

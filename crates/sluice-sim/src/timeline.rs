@@ -136,12 +136,12 @@ impl Timeline {
     pub(crate) fn bad_changed(&mut self, now: Millis, target: u32, prod_units: Option<u64>, on_bad: bool) {
         if on_bad {
             self.bad_running += 1;
-            if let Some(seen) = self.ever_bad.get_mut(target as usize) {
-                if !*seen {
-                    *seen = true;
-                    self.ever_bad_count += 1;
-                    self.prod_ever_bad_units += prod_units.unwrap_or(0);
-                }
+            if let Some(seen) = self.ever_bad.get_mut(target as usize)
+                && !*seen
+            {
+                *seen = true;
+                self.ever_bad_count += 1;
+                self.prod_ever_bad_units = self.prod_ever_bad_units.saturating_add(prod_units.unwrap_or(0));
             }
         } else {
             self.bad_running = self.bad_running.saturating_sub(1);

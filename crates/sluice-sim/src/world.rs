@@ -3,12 +3,13 @@
 //! a seeded delay, failure effects switching on and off, and the engine's view of all of it
 //! ([`Observations`]).
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use sluice_core::engine::{Observations, Sample};
 use sluice_core::release::{ReleaseId, TargetId};
-use sluice_core::time::{Millis, Dur};
+use sluice_core::time::{Dur, Millis};
 
 use crate::failure::FailureModel;
 use crate::fleet::Fleet;
@@ -16,6 +17,10 @@ use crate::releases::Catalogue;
 use crate::rng::{Stream, between};
 use crate::scenario::{DelaySpec, Scenario};
 use crate::timeline::Timeline;
+
+/// The most events one strategy's run may process: a scenario that would need more (a fast
+/// flap on a huge fleet over weeks) stops there, with a note, instead of running for hours.
+pub(crate) const MAX_EVENTS: u64 = 200_000_000;
 
 /// What one run shares with every other: the scenario compiled for a seed.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +103,11 @@ pub(crate) struct World<'a> {
     pub present: Vec<bool>,
     pub timeline: Timeline,
     orders: u64,
+    /// A report reused across `samples` calls: (release index it names, the report).
+    scratch: RefCell<(u32, Sample)>,
+    events: u64,
+    /// When the run stopped early because it hit [`MAX_EVENTS`].
+    pub stopped_early: Option<Millis>,
 }
 
 impl<'a> World<'a> {
@@ -118,9 +128,22 @@ impl<'a> World<'a> {
             .map(|i| ctx.fleet.group(i as u32))
             .filter(|g| g.prod)
             .map(|g| g.traffic_units)
-            .sum();
+            .fold(0u64, u64::saturating_add);
         let timeline = Timeline::new(ctx.fleet.len(), prod_units, ctx.cat.first_bad());
-        let mut w = World { ctx, now: Millis(0), queue: BinaryHeap::new(), seq: 0, targets, present, timeline, orders: 0 };
+        let scratch = RefCell::new((u32::MAX, Sample::default()));
+        let mut w = World {
+            ctx,
+            now: Millis(0),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            targets,
+            present,
+            timeline,
+            orders: 0,
+            scratch,
+            events: 0,
+            stopped_early: None,
+        };
         for r in 1..ctx.cat.releases.len() {
             w.schedule(ctx.cat.releases[r].created, Ev::Release(r as u32));
         }
@@ -136,6 +159,11 @@ impl<'a> World<'a> {
     pub(crate) fn next(&mut self) -> Option<Ev> {
         while let Some(Reverse((at, _, _, ev))) = self.queue.pop() {
             if at > self.ctx.end {
+                return None;
+            }
+            self.events += 1;
+            if self.events > MAX_EVENTS {
+                self.stopped_early = Some(at);
                 return None;
             }
             self.now = at;
@@ -212,17 +240,12 @@ impl<'a> World<'a> {
         let set = self.ctx.cat.get(st.running).fault_set;
         let (since, epoch, old) = (st.since, st.epoch, st.failing);
         let effect = self.ctx.model.effect(set, group, since, self.now);
-        let new = if g.prod { g.traffic_units * u64::from(effect.fail_ppm) } else { 0 };
+        let new = if g.prod { g.traffic_units.saturating_mul(u64::from(effect.fail_ppm)) } else { 0 };
         self.targets[t as usize].failing = new;
         self.timeline.failing_changed(self.now, old, new);
         if let Some(next) = self.ctx.model.next_change(set, group, since, self.now) {
             self.schedule(next, Ev::Effect { target: t, epoch });
         }
-    }
-
-    /// The release a target runs now.
-    pub(crate) fn running(&self, t: u32) -> u32 {
-        self.targets[t as usize].running
     }
 
     fn lookup(&self, id: &TargetId) -> Option<usize> {
@@ -259,22 +282,36 @@ impl Observations for World<'_> {
         }
         let st = &self.targets[i];
         let group = self.ctx.fleet.group_of[i];
-        let mut h = st.history.partition_point(|(t, _)| *t <= first * interval).saturating_sub(1);
-        let mut s = Sample::default();
-        let mut current: Option<u32> = None;
+        let mut fresh = (u32::MAX, Sample::default());
+        let mut guard = self.scratch.try_borrow_mut();
+        let (current, s) = match guard.as_deref_mut() {
+            Ok((c, s)) => (c, s),
+            Err(_) => (&mut fresh.0, &mut fresh.1),
+        };
+        // Usually the whole window is on the release it runs now: no need to read the history.
+        let on_current = st.since.0 <= first * interval;
+        let mut h = if on_current {
+            st.history.len().saturating_sub(1)
+        } else {
+            st.history.partition_point(|(t, _)| *t <= first * interval).saturating_sub(1)
+        };
         for k in first..=last {
             let at = k * interval;
-            while h + 1 < st.history.len() && st.history[h + 1].0 <= at {
-                h += 1;
-            }
-            let (since, r) = st.history[h];
-            if current != Some(r) {
+            let (since, r) = if on_current {
+                (st.since.0, st.running)
+            } else {
+                while h + 1 < st.history.len() && st.history[h + 1].0 <= at {
+                    h += 1;
+                }
+                st.history[h]
+            };
+            if *current != r {
                 s.release = Some(self.ctx.cat.get(r).id.clone());
-                current = Some(r);
+                *current = r;
             }
             let set = self.ctx.cat.get(r).fault_set;
-            self.ctx.model.fill_sample(&mut s, self.ctx.seed, i as u32, k, set, group, Millis(since), Millis(at));
-            f(&s);
+            self.ctx.model.fill_sample(s, self.ctx.seed, i as u32, k, set, group, Millis(since), Millis(at));
+            f(s);
         }
     }
 }

@@ -38,8 +38,7 @@ pub fn read_release_dir(dir: &Path, globs: &[String], limit: u64) -> Result<Rele
     let mut total = 0u64;
     let mut stack = vec![root.clone()];
     while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> =
-            fs::read_dir(&d).map_err(io(&d))?.collect::<Result<Vec<_>, _>>().map_err(io(&d))?;
+        let mut entries: Vec<_> = fs::read_dir(&d).map_err(io(&d))?.collect::<Result<Vec<_>, _>>().map_err(io(&d))?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let path = e.path();

@@ -34,7 +34,14 @@ fn a_good_release_passes_and_the_doubled_feature_file_is_rejected() {
     }
     assert!(out.contains("features.json"), "{out}");
 
-    let o = sluice(&["check", "-f", "examples/sluice.yaml", "edge-rules", "examples/releases/edge-rules-doubled", "--json"]);
+    let o = sluice(&[
+        "check",
+        "-f",
+        "examples/sluice.yaml",
+        "edge-rules",
+        "examples/releases/edge-rules-doubled",
+        "--json",
+    ]);
     let (out, _) = text(&o);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["ok"], false);
@@ -73,7 +80,11 @@ fn a_link_leaving_the_release_is_refused() {
 fn tempdir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!("sluice-cli-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let d = std::env::temp_dir().join(format!(
+        "sluice-cli-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("tempdir");
     d

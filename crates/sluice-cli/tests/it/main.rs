@@ -1,4 +1,5 @@
 //! The `sluice` binary end to end: real process, real files, exit codes and messages.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod check;
 mod sim;

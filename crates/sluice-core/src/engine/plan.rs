@@ -141,7 +141,7 @@ impl Plan {
 /// Seeded order: round-robin over the combinations of `spread` labels (each combination's
 /// members in hash order), so the first wave holds one target of as many variants as it can.
 fn order_for_waves(members: &mut Vec<&TargetInfo>, spread: &[String], seed: u64) {
-    members.sort_by_key(|t| (mix(seed, &t.id.0), t.id.clone()));
+    members.sort_by_cached_key(|t| (mix(seed, &t.id.0), t.id.clone()));
     if spread.is_empty() {
         return;
     }

@@ -20,7 +20,9 @@ fn the_example_spec_parses() {
 
 #[test]
 fn unknown_fields_are_errors_with_location_and_path() {
-    let e = err("services: {}\npipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        bake_time: 5m\n");
+    let e = err(
+        "services: {}\npipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        bake_time: 5m\n",
+    );
     assert!(e.starts_with("sluice.yaml:7:"), "{e}");
     assert!(e.contains("bake_time"), "{e}");
     assert!(e.contains("pipelines.p.stages[0]"), "{e}");
@@ -32,19 +34,25 @@ fn wrong_types_say_what_was_expected() {
     assert!(e.starts_with("sluice.yaml:6:"), "{e}");
     assert!(e.contains("invalid duration"), "{e}");
     assert!(e.contains("pipelines.p.stages[0].bake"), "{e}");
-    let e = err("pipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        waves: [\"150%\"]\n");
+    let e = err(
+        "pipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        waves: [\"150%\"]\n",
+    );
     assert!(e.contains("(0, 100]"), "{e}");
 }
 
 #[test]
 fn a_missing_pipeline_is_named_with_its_line() {
-    let e = err("services:\n  edge:\n    pipeline: nope\npipelines:\n  default:\n    stages:\n      - name: dev\n        selector: {env: dev}\n");
+    let e = err(
+        "services:\n  edge:\n    pipeline: nope\npipelines:\n  default:\n    stages:\n      - name: dev\n        selector: {env: dev}\n",
+    );
     assert_eq!(e, "sluice.yaml:3:5: at `services.edge.pipeline`: pipeline \"nope\" does not exist (defined: default)");
 }
 
 #[test]
 fn shrinking_waves_and_a_missing_100_percent_are_refused() {
-    let e = err("pipelines:\n  p:\n    stages:\n      - name: prod\n        selector: {env: prod}\n        waves: [\"50%\", \"10%\"]\n");
+    let e = err(
+        "pipelines:\n  p:\n    stages:\n      - name: prod\n        selector: {env: prod}\n        waves: [\"50%\", \"10%\"]\n",
+    );
     assert!(e.contains("never shrink"), "{e}");
     assert!(e.contains("the last wave must be \"100%\""), "{e}");
     assert!(e.contains("pipelines.p.stages[0].waves[1]"), "{e}");
@@ -72,7 +80,15 @@ fn alias_bombs_and_huge_files_are_refused() {
 
 #[test]
 fn garbage_never_panics() {
-    for text in ["", "[", "{a: [}", "- - - -", "services: 3", "\u{0}\u{1}", "pipelines:\n  p: {stages: [{name: a, selector: 5}]}"] {
+    for text in [
+        "",
+        "[",
+        "{a: [}",
+        "- - - -",
+        "services: 3",
+        "\u{0}\u{1}",
+        "pipelines:\n  p: {stages: [{name: a, selector: 5}]}",
+    ] {
         let _ = parse_spec("g.yaml", text);
     }
 }
@@ -81,8 +97,5 @@ fn garbage_never_panics() {
 fn the_checked_in_schema_is_current() {
     let want = serde_json::to_string_pretty(&super::Spec::json_schema()).expect("schema json") + "\n";
     let have = include_str!("../../../../schema/sluice.schema.json");
-    assert!(
-        have == want,
-        "schema/sluice.schema.json is stale: run `cargo run -- schema > schema/sluice.schema.json`"
-    );
+    assert!(have == want, "schema/sluice.schema.json is stale: run `cargo run -- schema > schema/sluice.schema.json`");
 }

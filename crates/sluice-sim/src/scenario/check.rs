@@ -28,9 +28,33 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn add(&mut self, path: &[Seg], message: impl Into<String>) {
-        let line = self.text.and_then(|t| locate(t, path));
+        let line = self.text.and_then(|t| locate_nearest(t, path));
         self.problems.push(Problem { path: render(path), line, message: message.into() });
     }
+}
+
+/// The line of `path`, or of its nearest ancestor that can be found (a key inside a flow-style
+/// `{ ... }` or `[ ... ]` is reported at its parent's line).
+fn locate_nearest(text: &str, path: &[Seg]) -> Option<(u64, u64)> {
+    (1..=path.len()).rev().find_map(|n| locate(text, &path[..n]))
+}
+
+/// `pipelines.p.stages[0].waves[1]` back into segments (keys containing `.` or `[` aside).
+fn parse_path(path: &str) -> Vec<Seg> {
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            segs.push(Seg::Key(key.to_string()));
+        }
+        while let Some((idx, after)) = rest.split_once(']') {
+            if let Ok(i) = idx.parse() {
+                segs.push(Seg::Index(i));
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    segs
 }
 
 fn render(path: &[Seg]) -> String {
@@ -79,7 +103,12 @@ pub fn check(s: &Scenario, text: Option<&str>) -> Vec<Problem> {
     }
     // Pipelines: sluice-core's own checks, with the same field paths as in this file.
     let spec = Spec { version: 1, services: Default::default(), pipelines: s.pipelines.clone() };
-    c.problems.extend(check_spec(&spec, text));
+    for mut p in check_spec(&spec, text) {
+        if p.line.is_none() {
+            p.line = text.and_then(|t| locate_nearest(t, &parse_path(&p.path)));
+        }
+        c.problems.push(p);
+    }
     if s.strategies.is_empty() {
         c.add(&[k("strategies")], "list at least one strategy");
     }
@@ -108,14 +137,20 @@ fn check_top(c: &mut Collector<'_>, s: &Scenario) {
         c.add(&[k("duration")], format!("duration {} must be more than 0s and at most {MAX_DURATION}", s.duration));
     }
     if s.report_interval < Dur::secs(1) || s.report_interval > s.duration {
-        c.add(&[k("report_interval")], format!("report_interval {} must be at least 1s and at most the duration", s.report_interval));
+        c.add(
+            &[k("report_interval")],
+            format!("report_interval {} must be at least 1s and at most the duration", s.report_interval),
+        );
     } else if s.duration.0 / s.report_interval.0 > MAX_TICKS {
-        c.add(&[k("report_interval")], format!("{} report ticks is more than the {MAX_TICKS} allowed", s.duration.0 / s.report_interval.0));
+        c.add(
+            &[k("report_interval")],
+            format!("{} report ticks is more than the {MAX_TICKS} allowed", s.duration.0 / s.report_interval.0),
+        );
     }
-    if let Some(clock) = &s.clock {
-        if crate::report::parse_clock(clock).is_none() {
-            c.add(&[k("clock")], format!("clock {clock:?} must be HH:MM"));
-        }
+    if let Some(clock) = &s.clock
+        && crate::report::parse_clock(clock).is_none()
+    {
+        c.add(&[k("clock")], format!("clock {clock:?} must be HH:MM"));
     }
     let h = &s.health;
     if h.requests_per_report == 0 || h.requests_per_report > 1_000_000_000 {
@@ -201,15 +236,15 @@ fn check_rule(c: &mut Collector<'_>, base: &[Seg], r: &RuleSpec) {
     if r.error_share.is_none() && r.latency_ms.is_none() && !r.crash && r.quality.is_none() && r.apply_error.is_none() {
         c.add(base, "a rule needs an effect: error_share, latency_ms, crash, quality or apply_error");
     }
-    if let Some(e) = r.error_share {
-        if !(0.0..=1.0).contains(&e) {
-            c.add(&at(base, &[k("error_share")]), format!("error_share {e} must be in [0, 1]"));
-        }
+    if let Some(e) = r.error_share
+        && !(0.0..=1.0).contains(&e)
+    {
+        c.add(&at(base, &[k("error_share")]), format!("error_share {e} must be in [0, 1]"));
     }
-    if let Some(l) = r.latency_ms {
-        if !(l.is_finite() && l >= 0.0) {
-            c.add(&at(base, &[k("latency_ms")]), format!("latency_ms {l} must be a finite number ≥ 0"));
-        }
+    if let Some(l) = r.latency_ms
+        && !(l.is_finite() && l >= 0.0)
+    {
+        c.add(&at(base, &[k("latency_ms")]), format!("latency_ms {l} must be a finite number ≥ 0"));
     }
     if let Some(q) = &r.quality {
         if let Err(why) = Metric::parse(&q.metric) {
@@ -291,7 +326,10 @@ fn check_strategy(c: &mut Collector<'_>, s: &Scenario, base: &[Seg], st: &Strate
     for (j, g) in st.exclude_groups.iter().enumerate() {
         if !s.fleet.iter().any(|f| &f.name == g) {
             let known: Vec<&str> = s.fleet.iter().map(|f| f.name.as_str()).collect();
-            c.add(&at(base, &[k("exclude_groups"), Seg::Index(j)]), format!("group {g:?} does not exist (defined: {})", list(&known)));
+            c.add(
+                &at(base, &[k("exclude_groups"), Seg::Index(j)]),
+                format!("group {g:?} does not exist (defined: {})", list(&known)),
+            );
         }
     }
     for (j, v) in st.validators.iter().enumerate() {
@@ -320,7 +358,10 @@ fn check_strategy(c: &mut Collector<'_>, s: &Scenario, base: &[Seg], st: &Strate
         (None, Some(name)) => {
             let Some(p) = s.pipelines.get(name) else {
                 let known: Vec<&str> = s.pipelines.keys().map(String::as_str).collect();
-                c.add(&at(base, &[k("pipeline")]), format!("pipeline {name:?} does not exist (defined: {})", list(&known)));
+                c.add(
+                    &at(base, &[k("pipeline")]),
+                    format!("pipeline {name:?} does not exist (defined: {})", list(&known)),
+                );
                 return;
             };
             for stage in st.approvals.keys() {
@@ -338,8 +379,23 @@ fn check_strategy(c: &mut Collector<'_>, s: &Scenario, base: &[Seg], st: &Strate
                 .filter(|g| !st.exclude_groups.contains(&g.name))
                 .any(|g| p.stages.iter().any(|x| x.selector.matches(&g.labels)));
             if !selected {
-                c.add(&at(base, &[k("pipeline")]), format!("no stage of pipeline {name:?} selects any target of this strategy's fleet"));
+                c.add(
+                    &at(base, &[k("pipeline")]),
+                    format!("no stage of pipeline {name:?} selects any target of this strategy's fleet"),
+                );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip() {
+        let segs = vec![k("pipelines"), k("p"), k("stages"), Seg::Index(0), k("waves"), Seg::Index(1)];
+        assert_eq!(parse_path(&render(&segs)), segs);
+        assert_eq!(parse_path("a[2][3].b"), vec![k("a"), Seg::Index(2), Seg::Index(3), k("b")]);
     }
 }

@@ -2,6 +2,8 @@
 //! configuration system does. People notice a bad release `detect_after` it fully took effect,
 //! and push the last good release back at the time the scenario gives.
 
+use std::collections::BTreeSet;
+
 use sluice_core::time::Millis;
 use sluice_core::validate::Validators;
 
@@ -14,13 +16,7 @@ use crate::world::{Ctx, Delay, Ev, World};
 pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, gp: &GlobalPushSpec) -> StrategyReport {
     let present = ctx.fleet.present(&spec.exclude_groups);
     let all: Vec<u32> = (0..ctx.fleet.len() as u32).filter(|&t| present[t as usize]).collect();
-    let groups: Vec<u32> = {
-        let mut g: Vec<u32> = all.iter().map(|&t| ctx.fleet.group_of[t as usize]).collect();
-        g.dedup();
-        g.sort_unstable();
-        g.dedup();
-        g
-    };
+    let groups: BTreeSet<u32> = all.iter().map(|&t| ctx.fleet.group_of[t as usize]).collect();
     let mut world = World::new(ctx, present);
     let validators = (!spec.validators.is_empty()).then(|| Validators::new(&spec.validators));
     let mut counts = ReleaseCounts::default();

@@ -74,19 +74,13 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) ->
             _ => {}
         }
     }
-    let held_now = d.state.hold.is_some();
-    if held_now {
-        d.counts.held += u64::from(d.pending.is_some() && d.counts.held == 0);
-    }
+    // A rollout that has not finished by the end did not ship: its release counts as held.
     if let Some(r) = &d.rollout {
-        d.notes.push(format!("rollout {} still {} at the end", r.id, r.phase_name()));
-        if matches!(r.phase, Phase::AwaitingApproval { .. }) {
-            d.counts.held += 1;
-        }
+        d.notes.push(format!("rollout {} of {} still {} at the end", r.id, r.release, r.phase_name()));
+        d.counts.held += 1;
     }
-    let waiting_approval = d.rollout.as_ref().is_some_and(|r| matches!(r.phase, Phase::AwaitingApproval { .. }));
     d.notes.insert(0, d.counts.summary());
-    let outcome = outcome_of(&d.counts, held_now || waiting_approval);
+    let outcome = outcome_of(&d.counts, d.state.hold.is_some() || d.rollout.is_some());
     finish(world, spec, "pipeline", d.counts, outcome, d.violations, d.coverage_gaps, d.notes)
 }
 
@@ -145,8 +139,16 @@ impl Driver<'_> {
         };
         let release = ctx.cat.get(r).id.clone();
         let known_good = self.state.known_good.clone();
-        match Rollout::start(id, &ctx.scenario.service, release, known_good, self.pipeline, &self.infos, &opts, world.now)
-        {
+        match Rollout::start(
+            id,
+            &ctx.scenario.service,
+            release,
+            known_good,
+            self.pipeline,
+            &self.infos,
+            &opts,
+            world.now,
+        ) {
             Err(e) => {
                 self.counts.not_started += 1;
                 self.notes.push(format!("{} could not start: {e}", ctx.cat.get(r).id));
@@ -192,10 +194,10 @@ impl Driver<'_> {
         if let Some(h) = self.state.clear_hold() {
             self.notes.push(format!("hold after {} cleared at {}", h.release, fmt_at(world.now, world.ctx.scenario)));
         }
-        if self.rollout.is_none() {
-            if let Some(p) = self.pending.take() {
-                self.start(world, p);
-            }
+        if self.rollout.is_none()
+            && let Some(p) = self.pending.take()
+        {
+            self.start(world, p);
         }
     }
 
@@ -221,15 +223,24 @@ impl Driver<'_> {
 
     fn record(&mut self, world: &mut World<'_>, e: &Event) {
         let now = world.now;
-        let bad = self.rollout.as_ref().and_then(|r| world.ctx.cat.index_of(&r.release)).is_some_and(|r| world.ctx.cat.get(r).bad());
+        let bad = self
+            .rollout
+            .as_ref()
+            .and_then(|r| world.ctx.cat.index_of(&r.release))
+            .is_some_and(|r| world.ctx.cat.get(r).bad());
         let tl = &mut world.timeline;
         match &e.kind {
             EventKind::WaveStarted { stage, wave, size, targets, .. } => {
-                tl.mark(now, MarkerKind::Wave, format!("{}: {stage} wave {} ({size}, {targets} targets)", e.rollout, wave + 1));
+                tl.mark(
+                    now,
+                    MarkerKind::Wave,
+                    format!("{}: {stage} wave {} ({size}, {targets} targets)", e.rollout, wave + 1),
+                );
             }
             EventKind::Gate { stage, wave, eval } => {
                 let scope = eval.scope.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default();
-                let label = format!("{}: {stage} wave {} gate {}{scope}: {}", e.rollout, wave + 1, eval.gate, eval.reason);
+                let label =
+                    format!("{}: {stage} wave {} gate {}{scope}: {}", e.rollout, wave + 1, eval.gate, eval.reason);
                 match eval.verdict {
                     Verdict::Fail => {
                         tl.mark(now, MarkerKind::GateFail, label);
@@ -242,7 +253,11 @@ impl Driver<'_> {
                 }
             }
             EventKind::ApplyFailed { stage, target, reason } => {
-                tl.mark(now, MarkerKind::GateFail, format!("{}: {stage}: {target} failed to apply: {reason}", e.rollout));
+                tl.mark(
+                    now,
+                    MarkerKind::GateFail,
+                    format!("{}: {stage}: {target} failed to apply: {reason}", e.rollout),
+                );
                 if bad {
                     tl.detect(now);
                 }
@@ -287,10 +302,10 @@ impl Driver<'_> {
                 _ => self.counts.aborted += 1,
             }
             self.rollout = None;
-            if self.state.may_start().is_ok() {
-                if let Some(p) = self.pending.take() {
-                    self.start(world, p);
-                }
+            if self.state.may_start().is_ok()
+                && let Some(p) = self.pending.take()
+            {
+                self.start(world, p);
             }
             return;
         }

@@ -1,0 +1,98 @@
+//! The replays' acceptance numbers, from the scenario files in `examples/scenarios/`.
+
+use sluice_sim::{MarkerKind, Outcome};
+
+use crate::{load, strategy};
+
+#[test]
+fn cloudflare_2025_12_05() {
+    let report = sluice_sim::run(&load("cloudflare-2025-12-05.yaml"), None);
+    print!("{}", report.to_table());
+
+    // The global push reproduces the incident: ~28% of traffic failing, recovered ~25 min after
+    // the push (the release's creation).
+    let g = strategy(&report, "global-push");
+    assert!((25.0..=31.0).contains(&g.peak_failing_traffic_pct), "peak {}", g.peak_failing_traffic_pct);
+    let recover = g.recover_s.expect("global push recovers");
+    assert!((20.0 * 60.0..=30.0 * 60.0).contains(&recover), "recover {recover}");
+    assert!(g.detect_s.is_some_and(|d| d < recover));
+    assert_eq!(g.outcome, Outcome::RolledBack);
+
+    // Staging holds an FL1 + Managed Ruleset target: the staging gate fails, prod never sees it.
+    let c = strategy(&report, "sluice-staging-covered");
+    assert_eq!(c.peak_failing_traffic_pct, 0.0);
+    assert_eq!(c.failing_s, 0.0);
+    assert_eq!(c.prod_share_ever_on_bad_release_pct, 0.0);
+    assert_eq!(c.outcome, Outcome::RolledBack);
+    assert!(c.detect_s.is_some() && c.recover_s.is_some());
+    assert!(c.coverage_gaps.is_empty(), "{:?}", c.coverage_gaps);
+
+    // Staging lacks that variant: the prod canary wave catches it within a minute, and coverage
+    // checking warned before the promotion.
+    let gap = strategy(&report, "sluice-staging-gap");
+    assert!(
+        gap.peak_failing_traffic_pct > 0.0 && gap.peak_failing_traffic_pct <= 1.0,
+        "{}",
+        gap.peak_failing_traffic_pct
+    );
+    assert!(gap.failing_s > 0.0 && gap.failing_s <= 60.0, "failing_s {}", gap.failing_s);
+    assert!(gap.prod_share_ever_on_bad_release_pct <= 1.0);
+    assert_eq!(gap.outcome, Outcome::RolledBack);
+    assert!(
+        gap.coverage_gaps.iter().any(|g| g.contains("stage prod") && g.contains("proxy=fl1,ruleset=managed")),
+        "{:?}",
+        gap.coverage_gaps
+    );
+    assert!(report.to_table().contains("coverage gap: "));
+
+    for s in &report.strategies {
+        assert_eq!(s.invariant_violations, 0, "{}", s.name);
+    }
+}
+
+#[test]
+fn cloudflare_2025_11_18() {
+    let report = sluice_sim::run(&load("cloudflare-2025-11-18.yaml"), None);
+    print!("{}", report.to_table());
+
+    // Global push: most core traffic fails, on and off at first (good and bad files alternate).
+    let g = strategy(&report, "global-push");
+    assert!(g.peak_failing_traffic_pct > 50.0, "{}", g.peak_failing_traffic_pct);
+    let rises = g.series.windows(2).filter(|w| w[0].1 == 0.0 && w[1].1 > 0.0).count();
+    let falls = g.series.windows(2).filter(|w| w[0].1 > 0.0 && w[1].1 == 0.0).count();
+    assert!(rises >= 2 && falls >= 2, "the global push should flap: {rises} rises, {falls} falls");
+    assert!(g.recover_s.is_some_and(|r| r > 2.0 * 3600.0), "{:?}", g.recover_s);
+
+    // With the validators, no bad file ever reaches a target.
+    let v = strategy(&report, "sluice");
+    assert_eq!(v.targets_ever_on_bad_release, 0);
+    assert_eq!(v.outcome, Outcome::Rejected);
+    assert_eq!(v.peak_failing_traffic_pct, 0.0);
+    assert_eq!(v.detect_s, Some(0.0));
+    assert!(v.releases.rejected > 0 && v.releases.shipped > 0, "{:?}", v.releases);
+    assert_eq!(v.releases.rolled_back, 0);
+
+    // Without them, the gates catch it and the service holds instead of flapping.
+    let n = strategy(&report, "sluice-no-validator");
+    assert!(n.peak_failing_traffic_pct <= 1.0, "{}", n.peak_failing_traffic_pct);
+    assert_eq!(n.outcome, Outcome::Held);
+    assert_eq!(n.releases.rolled_back, 1);
+    assert!(n.releases.held > 0, "{:?}", n.releases);
+    assert!(n.detect_s.is_some() && n.recover_s.is_some());
+    let rollback = n.markers.iter().find(|m| m.kind == MarkerKind::Rollback).expect("a rollback");
+    assert!(
+        !n.markers.iter().any(|m| m.kind == MarkerKind::Wave && m.at_ms > rollback.at_ms),
+        "no wave may start after the hold"
+    );
+    // FL1 serves no errors on the bad file; the gate on the bot-score quality metric sees it.
+    assert!(
+        n.markers.iter().any(|m| m.kind == MarkerKind::GateFail && m.label.contains("gate bot-score [proxy=fl1]")),
+        "the quality gate should fail on FL1"
+    );
+    let last_bad = n.series.iter().rev().find(|p| p.1 > 0.0).map_or(0, |p| p.0);
+    assert!(last_bad <= rollback.at_ms + 60_000);
+
+    for s in &report.strategies {
+        assert_eq!(s.invariant_violations, 0, "{}", s.name);
+    }
+}

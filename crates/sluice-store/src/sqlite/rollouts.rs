@@ -1,0 +1,207 @@
+//! Rollouts and their transitions. A transition is written in one transaction, in this order:
+//! the rollout row (version checked), the engine's events, the service state, the desired
+//! state. Any failure on the way rolls all of it back.
+
+use sluice_core::engine::Rollout;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use super::codec::{self, Cols};
+use super::{desired, events, services};
+use crate::error::{Result, StoreError};
+use crate::event::{EventSeq, NewEvent};
+use crate::model::{Audit, RolloutFilter, RolloutRecord};
+use crate::transition::{Committed, Transition};
+
+const COLUMNS: &str = "id, service, release, phase, active, version, state, created_at, updated_at";
+
+/// The events must be the rollout's own.
+fn check(t: &Transition<'_>) -> Result<()> {
+    let r = t.rollout;
+    if r.id.is_empty() || r.service.is_empty() {
+        return Err(StoreError::Invalid { what: "rollout", id: r.id.clone(), why: "empty id or service".into() });
+    }
+    if let Some(e) = t.events.iter().find(|e| e.rollout != r.id) {
+        return Err(StoreError::Invalid {
+            what: "rollout",
+            id: r.id.clone(),
+            why: format!("the transition carries an event of rollout {}", e.rollout),
+        });
+    }
+    Ok(())
+}
+
+fn active(r: &Rollout) -> i64 {
+    i64::from(!r.is_finished())
+}
+
+/// A unique-key refusal means another active rollout of the service, or the same id, exists.
+fn map_unique(e: sqlx::Error, r: &Rollout) -> StoreError {
+    if codec::is_unique_violation(&e) {
+        StoreError::Conflict {
+            what: "rollout",
+            id: r.id.clone(),
+            expected: format!("a new rollout id and no active rollout of service {}", r.service),
+            found: e.to_string(),
+        }
+    } else {
+        e.into()
+    }
+}
+
+pub(crate) async fn create(conn: &mut SqliteConnection, t: &Transition<'_>) -> Result<Committed> {
+    check(t)?;
+    let r = t.rollout;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM rollouts WHERE id = $1").bind(&r.id).fetch_optional(&mut *conn).await?;
+    if exists.is_some() {
+        return Err(StoreError::Conflict {
+            what: "rollout",
+            id: r.id.clone(),
+            expected: "a new rollout id".into(),
+            found: "a stored rollout with this id".into(),
+        });
+    }
+    if !r.is_finished() {
+        let other: Option<String> = sqlx::query_scalar("SELECT id FROM rollouts WHERE service = $1 AND active = 1")
+            .bind(&r.service)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(other) = other {
+            return Err(StoreError::Conflict {
+                what: "service",
+                id: r.service.clone(),
+                expected: "no rollout in progress".into(),
+                found: format!("rollout {other} in progress"),
+            });
+        }
+    }
+    let release: Option<i64> = sqlx::query_scalar("SELECT 1 FROM releases WHERE id = $1")
+        .bind(&r.release.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if release.is_none() {
+        return Err(StoreError::NotFound { what: "release", id: r.release.0.clone() });
+    }
+    let at = codec::millis("rollout", &r.id, t.at)?;
+    sqlx::query(&format!("INSERT INTO rollouts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)"))
+        .bind(&r.id)
+        .bind(&r.service)
+        .bind(&r.release.0)
+        .bind(r.phase_name())
+        .bind(active(r))
+        .bind(codec::json("rollout", &r.id, r)?)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| map_unique(e, r))?;
+    let seqs = write_effects(conn, t).await?;
+    Ok(Committed { version: 1, seqs })
+}
+
+pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Transition<'_>) -> Result<Committed> {
+    check(t)?;
+    let r = t.rollout;
+    let row = sqlx::query("SELECT service, release, version FROM rollouts WHERE id = $1")
+        .bind(&r.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound { what: "rollout", id: r.id.clone() });
+    };
+    let c = Cols::new(&row, "rollout", r.id.clone());
+    let (service, release, found) = (c.text("service")?, c.text("release")?, c.u64("version")?);
+    if service != r.service || release != r.release.0 {
+        return Err(StoreError::Invalid {
+            what: "rollout",
+            id: r.id.clone(),
+            why: format!("a rollout keeps its service and release (stored: {service} {release})"),
+        });
+    }
+    let conflict = |found: String| StoreError::Conflict {
+        what: "rollout",
+        id: r.id.clone(),
+        expected: format!("version {expected}"),
+        found,
+    };
+    if found != expected {
+        return Err(conflict(format!("version {found}")));
+    }
+    let next = expected.checked_add(1).ok_or_else(|| conflict("the last version".into()))?;
+    let updated = sqlx::query(
+        "UPDATE rollouts SET phase = $3, active = $4, version = $5, state = $6, updated_at = $7 \
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(&r.id)
+    .bind(codec::count("rollout", &r.id, expected)?)
+    .bind(r.phase_name())
+    .bind(active(r))
+    .bind(codec::count("rollout", &r.id, next)?)
+    .bind(codec::json("rollout", &r.id, r)?)
+    .bind(codec::millis("rollout", &r.id, t.at)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| map_unique(e, r))?;
+    if updated.rows_affected() != 1 {
+        return Err(conflict("a concurrent write".into()));
+    }
+    let seqs = write_effects(conn, t).await?;
+    Ok(Committed { version: next, seqs })
+}
+
+/// Events, then service state, then desired state.
+async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Result<Vec<EventSeq>> {
+    let r = t.rollout;
+    let mut seqs = Vec::with_capacity(t.events.len());
+    for e in t.events {
+        seqs.push(events::append(conn, &NewEvent::from_engine(e, &r.service, t.actor)?).await?);
+    }
+    if let Some(state) = t.service_state {
+        services::put(conn, &r.service, state, &Audit::new(t.actor, t.at), Some(&r.id)).await?;
+    }
+    desired::apply(conn, &r.service, &r.id, t.desired, t.at).await?;
+    Ok(seqs)
+}
+
+pub(crate) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<RolloutRecord> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => decode(&row),
+        None => Err(StoreError::NotFound { what: "rollout", id: id.into() }),
+    }
+}
+
+pub(crate) async fn list(conn: &mut SqliteConnection, f: &RolloutFilter) -> Result<Vec<RolloutRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM rollouts WHERE ($1 = 0 OR active = 1) AND ($2 IS NULL OR service = $2) \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    ))
+    .bind(i64::from(f.active_only))
+    .bind(&f.service)
+    .bind(f.limit.map_or(i64::MAX, i64::from))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(decode).collect()
+}
+
+fn decode(row: &SqliteRow) -> Result<RolloutRecord> {
+    let id = Cols::new(row, "rollout", "?").text("id")?;
+    let c = Cols::new(row, "rollout", id.clone());
+    let rollout: Rollout = c.json("state")?;
+    if rollout.id != id {
+        return Err(StoreError::Corrupt {
+            what: "rollout",
+            id,
+            why: format!("its state names rollout {}", rollout.id),
+        });
+    }
+    Ok(RolloutRecord {
+        rollout,
+        version: c.u64("version")?,
+        created_at: c.millis("created_at")?,
+        updated_at: c.millis("updated_at")?,
+    })
+}

@@ -1,0 +1,114 @@
+//! The [`Store`] trait: everything the server keeps, behind one interface that SQLite (the
+//! embedded default) and PostgreSQL (for HA, later) implement alike.
+//!
+//! The contract, for every implementation:
+//! - Each method is one transaction: it happens entirely or not at all.
+//! - Every change appends its audit event(s) in the same transaction (see [`crate::event`]).
+//! - Event sequence numbers grow in commit order: paging with `events_since` never skips an
+//!   event that commits later.
+//! - `get_*` of a missing record is [`StoreError::NotFound`](crate::StoreError::NotFound);
+//!   lookups that may legitimately find nothing return `Option`.
+//! - Times are passed in; the store reads no clock.
+
+use async_trait::async_trait;
+use sluice_core::engine::ServiceState;
+use sluice_core::release::{ReleaseId, TargetId};
+use sluice_core::time::Millis;
+
+use crate::error::Result;
+use crate::event::{EventSeq, NewEvent, StoredEvent};
+use crate::model::{
+    Audit, DesiredState, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter, RolloutRecord, SpecRecord,
+    SpecVersion, TargetRecord, TargetUpsert,
+};
+use crate::transition::{Committed, Transition};
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- admin ---
+
+    /// The hash of the admin token, once set.
+    async fn admin_token_hash(&self) -> Result<Option<String>>;
+    /// Set the admin token hash unless one is set (first start); true if this call set it.
+    async fn init_admin_token_hash(&self, hash: &str, audit: &Audit) -> Result<bool>;
+    /// Replace the admin token hash (rotation).
+    async fn replace_admin_token_hash(&self, hash: &str, audit: &Audit) -> Result<()>;
+
+    // --- specs ---
+
+    /// Store a new spec version; returns its version (1 for the first).
+    async fn put_spec(&self, spec: &NewSpec) -> Result<SpecVersion>;
+    /// The latest applied spec, if any was.
+    async fn current_spec(&self) -> Result<Option<SpecRecord>>;
+    async fn get_spec(&self, version: SpecVersion) -> Result<SpecRecord>;
+
+    // --- releases and bundles ---
+
+    /// Store a release. Releases are immutable: storing one again is a no-op (false); the same
+    /// id for another service is a conflict. Its parent must be stored, for the same service.
+    async fn put_release(&self, release: &Release) -> Result<bool>;
+    async fn get_release(&self, id: &ReleaseId) -> Result<Release>;
+    /// A service's releases, newest first.
+    async fn list_releases(&self, service: &str) -> Result<Vec<Release>>;
+    /// Store bundle bytes under `sha256:<hex>` of the bytes (checked); false if already there.
+    async fn put_bundle(&self, digest: &str, bytes: &[u8], at: Millis) -> Result<bool>;
+    async fn get_bundle(&self, digest: &str) -> Result<Vec<u8>>;
+
+    // --- services ---
+
+    /// A service's standing; the default (no known-good, nothing active, no hold) if never set.
+    async fn get_service_state(&self, service: &str) -> Result<ServiceState>;
+    /// Every service with a stored state, by name.
+    async fn list_service_states(&self) -> Result<Vec<(String, ServiceState)>>;
+    /// Set a service's standing outside a rollout (a person clears a hold).
+    async fn put_service_state(&self, service: &str, state: &ServiceState, audit: &Audit) -> Result<()>;
+
+    // --- rollouts ---
+
+    /// Write a new rollout (version 1) with its first transition: the service state that marks
+    /// it active, the `started` events, the first wave's desired state. A rollout with the same
+    /// id, or another active rollout of the service, is a conflict.
+    async fn create_rollout(&self, transition: &Transition<'_>) -> Result<Committed>;
+    /// Write a rollout's next state, its service state, its events and its desired-state
+    /// changes in one transaction, if the stored version is still `expected_version`;
+    /// otherwise a conflict and nothing is written.
+    async fn commit_transition(&self, expected_version: u64, transition: &Transition<'_>) -> Result<Committed>;
+    async fn get_rollout(&self, id: &str) -> Result<RolloutRecord>;
+    async fn list_rollouts(&self, filter: &RolloutFilter) -> Result<Vec<RolloutRecord>>;
+
+    // --- targets and agents ---
+
+    /// Record a target's report: created on first sight, labels and facts replaced, last seen
+    /// moved. Appends an event when the target is new or its labels or facts changed.
+    async fn upsert_target(&self, target: &TargetUpsert) -> Result<TargetRecord>;
+    async fn get_target(&self, id: &TargetId) -> Result<TargetRecord>;
+    /// Every target, by id.
+    async fn list_targets(&self) -> Result<Vec<TargetRecord>>;
+    /// Set (or replace) the hash of a target's agent token.
+    async fn put_agent_credential(&self, target: &TargetId, token_hash: &str, audit: &Audit) -> Result<()>;
+    /// The target an agent token hash belongs to.
+    async fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<TargetId>>;
+    async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()>;
+    /// Spend a one-time enrollment token: registers the target and sets its credential. An
+    /// unknown token is not found; a used or expired one is a conflict.
+    async fn enroll(&self, enrollment: &Enrollment) -> Result<TargetRecord>;
+
+    // --- desired state ---
+
+    /// What the target should run, per service, with the version of that state.
+    async fn desired_for(&self, target: &TargetId) -> Result<DesiredState>;
+    /// Just the version, for long-polls that wait for a change.
+    async fn desired_version(&self, target: &TargetId) -> Result<u64>;
+
+    // --- events ---
+
+    /// Append events that record something outside a rollout transition; returns their
+    /// sequence numbers. There is no way to change or delete an event.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<EventSeq>>;
+    /// Up to `limit` events after `after`, in order.
+    async fn events_since(&self, after: EventSeq, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Every event of a rollout, in order.
+    async fn events_for_rollout(&self, rollout: &str) -> Result<Vec<StoredEvent>>;
+    /// The sequence number of the latest event ([`EventSeq::ZERO`] for an empty log).
+    async fn last_event_seq(&self) -> Result<EventSeq>;
+}
