@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Spec;
 use super::gate::GateSpec;
-use super::locate::{Seg, locate};
+use super::locate::{Seg, locate, render};
 use super::pipeline::PipelineSpec;
 use super::wave::WaveSize;
 use crate::validate::check_validator_spec;
@@ -30,22 +30,6 @@ impl Collector<'_> {
         let line = self.text.and_then(|t| locate(t, path));
         self.problems.push(Problem { path: render(path), line, message: message.into() });
     }
-}
-
-fn render(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
 }
 
 fn key(s: &str) -> Seg {

@@ -9,6 +9,23 @@ pub enum Seg {
     Index(usize),
 }
 
+/// `pipelines.default.stages[2].waves` — a field path as users read it.
+pub fn render(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
 /// 1-based (line, column) of the node at `path` in `text`.
 pub fn locate(text: &str, path: &[Seg]) -> Option<(u64, u64)> {
     let lines: Vec<&str> = text.lines().collect();

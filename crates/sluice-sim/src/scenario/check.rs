@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use sluice_core::spec::check::{Problem, check_spec};
-use sluice_core::spec::locate::{Seg, locate};
+use sluice_core::spec::locate::{Seg, locate, render};
 use sluice_core::spec::{Metric, Spec};
 use sluice_core::time::Dur;
 use sluice_core::validate::check_validator_spec;
@@ -55,22 +55,6 @@ fn parse_path(path: &str) -> Vec<Seg> {
         }
     }
     segs
-}
-
-fn render(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
 }
 
 fn k(s: &str) -> Seg {
