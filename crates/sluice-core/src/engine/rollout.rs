@@ -228,6 +228,10 @@ impl Rollout {
                 if self.check_apply_failures(out, now, obs, stage) {
                     return;
                 }
+                if let Some(why) = self.left_candidate(obs, stage, wave) {
+                    self.begin_rollback(out, now, why, Outcome::RolledBack);
+                    return;
+                }
                 let verdict = self.judge(out, now, obs, stage, wave, since);
                 if verdict == Verdict::Fail {
                     let failing: Vec<String> = self
@@ -315,6 +319,29 @@ impl Rollout {
                 }
             }
         }
+    }
+
+    /// A wave target that runs another release while its wave bakes fell back on its own (a
+    /// crash loop, a local switch-back): the wave failed even if the others look healthy.
+    fn left_candidate(&self, obs: &dyn Observations, stage: usize, wave: usize) -> Option<String> {
+        let sp = &self.plan.stages[stage];
+        let left: Vec<String> = sp.targets[..sp.wave_ends[wave]]
+            .iter()
+            .filter_map(|t| match obs.running(t) {
+                Some(r) if r != &self.release => Some(format!("{t} runs {r}")),
+                _ => None,
+            })
+            .collect();
+        if left.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "stage {} wave {}: {} target(s) left the candidate while baking ({})",
+            sp.name,
+            wave + 1,
+            left.len(),
+            left.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ))
     }
 
     fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {

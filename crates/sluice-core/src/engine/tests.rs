@@ -476,3 +476,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_wave_target_that_falls_back_on_its_own_fails_the_wave() {
+    let mut fleet = Fleet::new(&[("dev", 4), ("prod", 10)], Some("v1"));
+    let (r, first) = start(&fleet, &StartOptions::default());
+    let mut r = r;
+    fleet.carry_out(Millis(0), &first);
+    let mut now = Millis(0);
+    // Let dev apply and start baking.
+    while !matches!(r.phase, Phase::Baking { .. }) {
+        now = now + Dur(1_000);
+        fleet.advance(now);
+        let acts = r.step(now, &fleet);
+        fleet.carry_out(now, &acts);
+    }
+    // One dev target switches itself back to v1 without reporting a failure.
+    let t = r.touched[0].clone();
+    fleet.running.insert(t.clone(), Some("v1".into()));
+    now = now + Dur(1_000);
+    let acts = r.step(now, &fleet);
+    assert!(matches!(r.phase, Phase::RollingBack { .. }), "{:?}", r.phase);
+    assert!(
+        events(&acts)
+            .iter()
+            .any(|e| matches!(e, EventKind::RollbackStarted { why, .. } if why.contains("left the candidate")))
+    );
+}

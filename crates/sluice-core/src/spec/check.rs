@@ -106,6 +106,15 @@ fn check_pipeline(c: &mut Collector<'_>, name: &str, p: &PipelineSpec) {
             c.add(&sp(&[key("name")]), format!("stage {:?} appears twice", st.name));
         }
         check_waves(c, &sp(&[key("waves")]), &st.waves);
+        if st.gates.is_empty() {
+            c.add(
+                &sp(&[key("name")]),
+                format!(
+                    "stage {:?} has no gate: its waves would promote on bake time alone; add at least one",
+                    st.name
+                ),
+            );
+        }
         let mut gate_names = BTreeSet::new();
         for (gi, g) in st.gates.iter().enumerate() {
             let gp = sp(&[key("gates"), Seg::Index(gi)]);

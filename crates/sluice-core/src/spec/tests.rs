@@ -43,7 +43,7 @@ fn wrong_types_say_what_was_expected() {
 #[test]
 fn a_missing_pipeline_is_named_with_its_line() {
     let e = err(
-        "services:\n  edge:\n    pipeline: nope\npipelines:\n  default:\n    stages:\n      - name: dev\n        selector: {env: dev}\n",
+        "services:\n  edge:\n    pipeline: nope\npipelines:\n  default:\n    stages:\n      - name: dev\n        selector: {env: dev}\n        gates: [{threshold: {name: e, metric: error_rate, max: 0.01}}]\n",
     );
     assert_eq!(e, "sluice.yaml:3:5: at `services.edge.pipeline`: pipeline \"nope\" does not exist (defined: default)");
 }
@@ -56,6 +56,12 @@ fn shrinking_waves_and_a_missing_100_percent_are_refused() {
     assert!(e.contains("never shrink"), "{e}");
     assert!(e.contains("the last wave must be \"100%\""), "{e}");
     assert!(e.contains("pipelines.p.stages[0].waves[1]"), "{e}");
+}
+
+#[test]
+fn a_stage_without_gates_is_refused() {
+    let e = err("pipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {env: dev}\n");
+    assert!(e.contains("has no gate"), "{e}");
 }
 
 #[test]
