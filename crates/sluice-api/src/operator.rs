@@ -1,0 +1,201 @@
+//! What operators (the CLI, scripts, the dashboard) send and get back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_core::engine::{GateEval, Outcome, Rollout};
+use sluice_core::labels::Labels;
+use sluice_core::release::{ReleaseId, TargetId};
+use sluice_core::time::Millis;
+use sluice_core::validate::ValidationReport;
+
+/// `POST /v1/specs`: the spec as written; the server parses and checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplySpec {
+    pub text: String,
+    /// The file name, for error locations (`sluice.yaml:12:5`).
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecApplied {
+    pub version: u64,
+    /// False when the text equals the current spec (nothing stored).
+    pub changed: bool,
+    pub services: Vec<String>,
+    pub pipelines: Vec<String>,
+    /// Problems that do not refuse the spec.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecView {
+    pub version: u64,
+    pub text: String,
+    pub applied_by: String,
+    pub applied_at: Millis,
+}
+
+/// A stored release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub id: ReleaseId,
+    pub service: String,
+    pub parent: Option<ReleaseId>,
+    pub created_at: Millis,
+    pub created_by: String,
+    pub message: String,
+    /// Bundle size in bytes.
+    pub size: u64,
+    /// File paths in the bundle.
+    pub files: Vec<String>,
+}
+
+/// `POST /v1/services/{service}/releases`: the release, and what validation found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseCreated {
+    pub release: ReleaseView,
+    /// False when the same bundle was uploaded before (nothing changed).
+    pub created: bool,
+    pub validation: ValidationReport,
+}
+
+/// `POST /v1/rollouts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRollout {
+    pub service: String,
+    /// A release id, or a unique prefix of its hex (`3fa9c2`).
+    pub release: String,
+    /// Defaults to the service's pipeline.
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// Emergency profile: shorter bakes, nothing skipped; needs `reason`.
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Seeds the wave order (default: derived from the rollout id).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    Pause,
+    Resume,
+    Abort,
+    Rollback,
+    Approve,
+}
+
+impl CommandKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Abort => "abort",
+            CommandKind::Rollback => "rollback",
+            CommandKind::Approve => "approve",
+        }
+    }
+}
+
+/// `POST /v1/rollouts/{id}/{command}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutCommand {
+    /// Why (recorded in the audit log; required for `rollback`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One wave of a stage, as the status display shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveView {
+    /// As written: `1%`, `10`, `100%`.
+    pub size: String,
+    /// Targets the wave covers (cumulative within the stage).
+    pub targets: usize,
+    /// Of those, targets reporting the candidate now.
+    pub on_candidate: usize,
+    /// `pending`, `applying`, `baking`, `held`, `passed`, `failed`, `rolled_back`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageView {
+    pub name: String,
+    pub targets: usize,
+    pub bake_ms: u64,
+    /// `pending`, `awaiting_approval`, `active`, `passed`, `failed`, `skipped`.
+    pub state: String,
+    pub waves: Vec<WaveView>,
+}
+
+/// A rollout with its progress, as `sluice rollout status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: String,
+    pub service: String,
+    pub release: ReleaseId,
+    pub known_good: Option<ReleaseId>,
+    /// `applying`, `baking`, `held`, `paused`, `awaiting approval`, `rolling back`,
+    /// `completed`, `rolled back`, `aborted`.
+    pub phase: String,
+    pub outcome: Option<Outcome>,
+    pub emergency: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Stored version of the rollout (grows with each transition).
+    pub version: u64,
+    /// When the bake of the current wave ends, if baking.
+    pub bake_ends_at: Option<Millis>,
+    pub stages: Vec<StageView>,
+    /// The latest evaluation of each gate.
+    pub gates: Vec<GateEval>,
+    /// Targets ever moved to the candidate.
+    pub touched: usize,
+    /// The engine's full state.
+    pub rollout: Rollout,
+}
+
+/// One service on one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetServiceView {
+    pub service: String,
+    pub desired: Option<ReleaseId>,
+    pub running: Option<ReleaseId>,
+    pub known_good: Option<ReleaseId>,
+    /// The last apply failure the agent reported, if the last apply failed.
+    pub last_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetView {
+    pub id: TargetId,
+    pub labels: Labels,
+    pub facts: Labels,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    /// Reported within the last three report intervals.
+    pub connected: bool,
+    pub services: Vec<TargetServiceView>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub seq: u64,
+    pub at: Millis,
+    pub actor: String,
+    pub kind: String,
+    pub rollout: Option<String>,
+    pub service: Option<String>,
+    pub body: Value,
+}
+
+/// Extra fields of a view keyed by name, for forwards-compatible output.
+pub type Extra = BTreeMap<String, Value>;
