@@ -85,14 +85,21 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| ClientError::Unreachable { url: url.clone(), message: e.to_string() })?;
+        let body =
+            resp.bytes().await.map_err(|e| ClientError::Unreachable { url: url.clone(), message: e.to_string() })?;
         Err(ClientError::Api(decode_error(status, &body)))
     }
 
-    async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder, path: &str, timeout: Duration) -> Result<T, ClientError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        rb: RequestBuilder,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{}", self.base, path);
         let resp = self.send(rb, path, timeout).await?;
-        let body = resp.bytes().await.map_err(|e| ClientError::Unreachable { url: url.clone(), message: e.to_string() })?;
+        let body =
+            resp.bytes().await.map_err(|e| ClientError::Unreachable { url: url.clone(), message: e.to_string() })?;
         serde_json::from_slice(&body).map_err(|e| ClientError::BadResponse { url, message: e.to_string() })
     }
 
@@ -115,7 +122,12 @@ impl Client {
     }
 
     /// Upload a bundle (made with `sluice_agent::pack`) as a release of `service`.
-    pub async fn create_release(&self, service: &str, bundle: Vec<u8>, message: &str) -> Result<ReleaseCreated, ClientError> {
+    pub async fn create_release(
+        &self,
+        service: &str,
+        bundle: Vec<u8>,
+        message: &str,
+    ) -> Result<ReleaseCreated, ClientError> {
         let path = format!("/v1/services/{}/releases", segment(service));
         let rb = self
             .request(Method::POST, &path)

@@ -27,6 +27,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(a) => cmd::check::run(&a),
         Command::Sim(a) => cmd::sim::run(&a),
         Command::Schema => cmd::schema::run(),
+        Command::Demo(a) => cmd::demo::run(&a),
+        Command::Server(a) => cmd::server::run(&a),
+        Command::Agent(a) => cmd::agent::run(&a),
+        Command::Apply(a) => cmd::apply::run(&a),
+        Command::Release(c) => cmd::release::run(&c),
+        Command::Rollout(c) => cmd::rollout::run(&c),
+        Command::Approve(a) => cmd::approve::run(&a),
+        Command::Targets(a) => cmd::targets::run(&a),
+        Command::Events(a) => cmd::events::run(&a),
+        Command::EnrollmentToken(a) => cmd::enrollment_token::run(&a),
+        Command::DemoEdge(a) => cmd::demo_edge::run(&a),
     };
     ExitCode::from(code)
 }

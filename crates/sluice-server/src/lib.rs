@@ -1,0 +1,1 @@
+//! `sluice-server`: the control plane. Not built yet.
