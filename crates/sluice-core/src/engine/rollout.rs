@@ -10,7 +10,7 @@ use super::observe::Observations;
 use super::plan::{Plan, PlanError, TargetInfo};
 use crate::release::{ReleaseId, TargetId};
 use crate::spec::{CoverageMode, PipelineSpec};
-use crate::time::Millis;
+use crate::time::{Dur, Millis};
 
 /// Where a rollout is. States carry what they need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +117,10 @@ pub struct Rollout {
     last_verdicts: BTreeMap<String, Verdict>,
 }
 
+/// How long a rollback waits for every touched target to report known-good before it finishes
+/// anyway, naming the targets that did not confirm.
+pub const ROLLBACK_CONFIRM_TIMEOUT: Dur = Dur::mins(2);
+
 /// Guards against a loop of instantaneous transitions (empty stages, zero bakes).
 const MAX_TRANSITIONS_PER_STEP: usize = 256;
 
@@ -194,6 +198,7 @@ impl Rollout {
     pub fn next_wakeup(&self) -> Option<Millis> {
         match &self.phase {
             Phase::Baking { stage, since, .. } => self.plan.stages.get(*stage).map(|s| *since + s.bake),
+            Phase::RollingBack { since, .. } => Some(*since + ROLLBACK_CONFIRM_TIMEOUT),
             _ => None,
         }
     }
@@ -312,9 +317,26 @@ impl Rollout {
                     }
                 }
             }
-            Phase::RollingBack { why, outcome, .. } => {
+            Phase::RollingBack { since, why, outcome } => {
                 let to = self.known_good.as_ref();
-                if self.touched.iter().all(|t| obs.running(t) == to) {
+                let behind: Vec<&TargetId> = self.touched.iter().filter(|t| obs.running(t) != to).collect();
+                if behind.is_empty() {
+                    self.finish(out, now, outcome, why);
+                } else if now >= since + ROLLBACK_CONFIRM_TIMEOUT {
+                    // An offline target must not keep the service locked forever: its desired
+                    // state already names known-good, and it moves when it comes back.
+                    let shown: Vec<String> = behind.iter().take(10).map(|t| t.to_string()).collect();
+                    let more = if behind.len() > shown.len() {
+                        format!(" and {} more", behind.len() - shown.len())
+                    } else {
+                        String::new()
+                    };
+                    let why = format!(
+                        "{why}; {} target(s) did not confirm the rollback within {}: {}{more} (their desired release is known-good; they move when they report again)",
+                        behind.len(),
+                        ROLLBACK_CONFIRM_TIMEOUT,
+                        shown.join(", ")
+                    );
                     self.finish(out, now, outcome, why);
                 }
             }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::invariants::{apply_desired, check_actions, check_plan};
+use super::rollout::ROLLBACK_CONFIRM_TIMEOUT;
 use super::*;
 use crate::labels::{LabelMatch, Labels, Selector};
 use crate::release::{ReleaseId, TargetId};
@@ -502,4 +503,48 @@ fn a_wave_target_that_falls_back_on_its_own_fails_the_wave() {
             .iter()
             .any(|e| matches!(e, EventKind::RollbackStarted { why, .. } if why.contains("left the candidate")))
     );
+}
+
+#[test]
+fn a_rollback_an_offline_target_never_confirms_finishes_after_the_timeout() {
+    let mut fleet = Fleet::new(&[("dev", 4), ("prod", 10)], Some("v1"));
+    let (mut r, first) = start(&fleet, &StartOptions::default());
+    fleet.carry_out(Millis(0), &first);
+    let mut now = Millis(0);
+    while !matches!(r.phase, Phase::Baking { .. }) {
+        now = now + Dur(1_000);
+        fleet.advance(now);
+        let acts = r.step(now, &fleet);
+        fleet.carry_out(now, &acts);
+    }
+    let acts = r.command(now, &Command::Abort { by: "ann".into() }).unwrap();
+    // One touched target is offline: it never takes the rollback.
+    let offline = r.touched[0].clone();
+    let moved: Vec<Action> = acts
+        .iter()
+        .map(|a| match a {
+            Action::RollBack { targets, to } => Action::RollBack {
+                targets: targets.iter().filter(|t| **t != offline).cloned().collect(),
+                to: to.clone(),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    fleet.carry_out(now, &moved);
+    let begun = now;
+    while now < begun + ROLLBACK_CONFIRM_TIMEOUT {
+        assert_eq!(r.next_wakeup(), Some(begun + ROLLBACK_CONFIRM_TIMEOUT));
+        now = now + Dur(10_000);
+        fleet.advance(now);
+        let acts = r.step(now, &fleet);
+        if now < begun + ROLLBACK_CONFIRM_TIMEOUT {
+            assert!(matches!(r.phase, Phase::RollingBack { .. }), "finished early at {now:?}: {acts:?}");
+        }
+    }
+    match &r.phase {
+        Phase::Finished { outcome: Outcome::Aborted, why, .. } => {
+            assert!(why.contains(&offline.to_string()) && why.contains("did not confirm"), "{why}")
+        }
+        other => panic!("still {other:?}"),
+    }
 }
