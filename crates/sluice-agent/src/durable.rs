@@ -24,9 +24,15 @@ pub(crate) fn temp_beside(target: &Path) -> PathBuf {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
 /// the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file created with `mode` (before the umask): a secret is never
+/// readable by others, not even under its temporary name.
+pub(crate) fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = temp_beside(path);
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;

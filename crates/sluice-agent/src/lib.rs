@@ -12,9 +12,14 @@
 //! typed error with a stable [`ApplyError::reason`] for reports and metrics. Talking to the
 //! server (enrollment, desired state, reporting) is not here yet.
 
+pub mod backoff;
 pub mod bundle;
 pub mod clock;
+pub mod config;
+pub mod credential;
 mod durable;
+pub mod facts;
+pub mod histogram;
 pub mod hook;
 pub mod outcome;
 pub mod probe;
@@ -22,12 +27,18 @@ mod release_dir;
 pub mod releases;
 mod relpath;
 mod retention;
+pub mod runtime;
+pub mod rss;
+pub mod sampler;
+pub mod scrape;
 pub mod state;
 pub mod unpack;
 
 pub use bundle::{BundleCompression, BundleError, Limits, digest, pack, pack_with};
 pub use clock::{Clock, SystemClock};
+pub use config::AgentConfig;
 pub use outcome::{ApplyError, ApplyFailure, ApplyOutcome};
 pub use releases::{ReleaseStore, StoreConfig};
+pub use runtime::{AgentError, RunOptions, run, run_with};
 pub use state::{HistoryEntry, HistoryEvent, ServiceState};
 pub use unpack::verify_and_unpack;

@@ -79,8 +79,25 @@ impl ReleaseStore {
         clock: Box<dyn Clock>,
     ) -> Result<ReleaseStore, ApplyError> {
         check_service_name(service)?;
-        let state_dir = std::path::absolute(state_dir).map_err(ApplyError::io("resolve", state_dir.display()))?;
-        let dir = state_dir.join(service);
+        ReleaseStore::open_dir_with_clock(&state_dir.join(service), service, config, clock)
+    }
+
+    /// Opens (creating if needed) the service directory `dir` itself (`<dir>/current`,
+    /// `<dir>/releases`, `<dir>/state.json`), on the system clock: for a service whose
+    /// directory is configured rather than derived from a state directory.
+    pub fn open_dir(dir: &Path, service: &str, config: StoreConfig) -> Result<ReleaseStore, ApplyError> {
+        ReleaseStore::open_dir_with_clock(dir, service, config, Box::new(SystemClock))
+    }
+
+    /// [`ReleaseStore::open_dir`] on `clock`.
+    pub fn open_dir_with_clock(
+        dir: &Path,
+        service: &str,
+        config: StoreConfig,
+        clock: Box<dyn Clock>,
+    ) -> Result<ReleaseStore, ApplyError> {
+        check_service_name(service)?;
+        let dir = std::path::absolute(dir).map_err(ApplyError::io("resolve", dir.display()))?;
         let releases = dir.join("releases");
         fs::create_dir_all(&releases).map_err(ApplyError::io("create", releases.display()))?;
         remove_temporaries(&dir)?;
@@ -228,7 +245,7 @@ impl ReleaseStore {
 
 /// A service name is one plain directory name: ASCII letters, digits, `-`, `_` and `.`, not
 /// starting with `.`, at most 128 bytes.
-fn check_service_name(name: &str) -> Result<(), ApplyError> {
+pub(crate) fn check_service_name(name: &str) -> Result<(), ApplyError> {
     let why = if name.is_empty() {
         Some("the name is empty")
     } else if name.len() > 128 {

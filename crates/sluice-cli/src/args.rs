@@ -253,7 +253,7 @@ pub struct EventsArgs {
     /// At most this many.
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
-    /// Keep printing new events as they come.
+    /// Keep printing new events as they come (with --json: one JSON object per line).
     #[arg(long)]
     pub follow: bool,
     #[command(flatten)]

@@ -3,8 +3,14 @@
 //! own: that lives in `sluice-core` (engine, validators) and `sluice-sim`.
 
 mod args;
+pub mod clock;
 mod cmd;
+pub mod connect;
+mod demo;
 pub mod exit;
+pub mod failure;
+mod output;
+pub mod render;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -270,6 +270,14 @@ impl Store for SqliteStore {
         w.commit().await
     }
 
+    async fn create_enrollment_tokens(&self, tokens: &[NewEnrollmentToken]) -> Result<()> {
+        let mut w = self.write().await?;
+        for token in tokens {
+            targets::create_enrollment_token(&mut w.tx, token).await?;
+        }
+        w.commit().await
+    }
+
     async fn enroll(&self, enrollment: &Enrollment) -> Result<TargetRecord> {
         let mut w = self.write().await?;
         let record = targets::enroll(&mut w.tx, enrollment).await?;
@@ -287,6 +295,13 @@ impl Store for SqliteStore {
 
     async fn desired_version(&self, target: &TargetId) -> Result<u64> {
         desired::version(&mut *self.pool.acquire().await?, target).await
+    }
+
+    async fn all_desired(&self) -> Result<Vec<DesiredState>> {
+        let mut tx = self.pool.begin().await?;
+        let all = desired::all(&mut tx).await?;
+        tx.commit().await?;
+        Ok(all)
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<EventSeq>> {

@@ -89,6 +89,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The target an agent token hash belongs to.
     async fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<TargetId>>;
     async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()>;
+    /// Create several enrollment tokens in one transaction: all of them or none.
+    async fn create_enrollment_tokens(&self, tokens: &[NewEnrollmentToken]) -> Result<()>;
     /// Spend a one-time enrollment token: registers the target and sets its credential. An
     /// unknown token is not found; a used or expired one is a conflict.
     async fn enroll(&self, enrollment: &Enrollment) -> Result<TargetRecord>;
@@ -99,6 +101,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn desired_for(&self, target: &TargetId) -> Result<DesiredState>;
     /// Just the version, for long-polls that wait for a change.
     async fn desired_version(&self, target: &TargetId) -> Result<u64>;
+    /// The desired state of every target (those with no desired release too), by target id,
+    /// read in one snapshot: what a server loads into memory at start.
+    async fn all_desired(&self) -> Result<Vec<DesiredState>>;
 
     // --- events ---
 

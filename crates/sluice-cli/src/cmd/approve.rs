@@ -1,9 +1,10 @@
-//! `sluice approve`: not built yet.
+//! `sluice approve ID [--reason]`: let a rollout waiting at a stage continue.
 
+use sluice_api::CommandKind;
+
+use super::rollout::send_command;
 use crate::args::ApproveArgs;
-use crate::exit;
 
-pub fn run(_a: &ApproveArgs) -> u8 {
-    eprintln!("error: `sluice approve` is not built yet");
-    exit::INTERNAL
+pub fn run(a: &ApproveArgs) -> u8 {
+    send_command(&a.conn, &a.id, CommandKind::Approve, a.reason.as_deref()).unwrap_or_else(|f| f.report(a.conn.json))
 }

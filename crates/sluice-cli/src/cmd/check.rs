@@ -24,18 +24,18 @@ struct CheckOutput<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct ReleaseOutput {
-    service: String,
-    dir: String,
-    report: ValidationReport,
-    check_commands: Vec<CheckRun>,
+pub(crate) struct ReleaseOutput {
+    pub(crate) service: String,
+    pub(crate) dir: String,
+    pub(crate) report: ValidationReport,
+    pub(crate) check_commands: Vec<CheckRun>,
 }
 
 #[derive(Debug, Serialize)]
-struct CheckRun {
-    command: String,
-    ok: bool,
-    detail: String,
+pub(crate) struct CheckRun {
+    pub(crate) command: String,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
 }
 
 pub fn run(a: &CheckArgs) -> u8 {
@@ -107,7 +107,7 @@ pub fn read_limited(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("failed to read {name}: {e}"))
 }
 
-fn check_release(spec: &Spec, service: &str, dir: &Path, parent: Option<&Path>) -> Result<ReleaseOutput, String> {
+pub(crate) fn check_release(spec: &Spec, service: &str, dir: &Path, parent: Option<&Path>) -> Result<ReleaseOutput, String> {
     let svc = spec.services.get(service).ok_or_else(|| {
         let known: Vec<&str> = spec.services.keys().map(String::as_str).collect();
         format!("service {service:?} is not in the spec (defined: {})", known.join(", "))

@@ -1,9 +1,181 @@
-//! `sluice rollout`: not built yet.
+//! `sluice rollout start|status|pause|resume|abort|rollback`.
+//!
+//! `start` prints the new rollout's id on stdout (details on stderr); with `--wait` it then
+//! shows progress until the rollout ends. `status` shows each active rollout (or one) as a
+//! table; `--watch` shows live progress until it ends. Both exit 4 when a rollout they waited
+//! for ended other than completed.
 
-use crate::args::RolloutCommand;
+use std::time::Duration;
+
+use sluice_api::{Client, ClientError, CommandKind, ErrorCode, RolloutCommand as Cmd, RolloutView, StartRollout};
+
+use crate::args::{ConnArgs, RolloutCommand, RolloutIdArgs, RolloutStartArgs, RolloutStatusArgs};
+use crate::clock;
+use crate::connect::{block_on, client};
 use crate::exit;
+use crate::failure::Failure;
+use crate::output::print_json;
+use crate::render::ids::short;
+use crate::render::progress::Progress;
+use crate::render::rollout::{completed, is_finished, phase_reason, statuses};
 
-pub fn run(_a: &RolloutCommand) -> u8 {
-    eprintln!("error: `sluice rollout` is not built yet");
-    exit::INTERNAL
+/// How often `--watch` and `--wait` ask the server.
+const POLL: Duration = Duration::from_millis(500);
+/// Consecutive failed polls (server restarting, briefly unavailable) tolerated while watching.
+const MAX_MISSED_POLLS: u32 = 20;
+
+pub fn run(c: &RolloutCommand) -> u8 {
+    let (result, json) = match c {
+        RolloutCommand::Start(a) => (start(a), a.conn.json),
+        RolloutCommand::Status(a) => (status(a), a.conn.json),
+        RolloutCommand::Pause(a) => (command(a, CommandKind::Pause), a.conn.json),
+        RolloutCommand::Resume(a) => (command(a, CommandKind::Resume), a.conn.json),
+        RolloutCommand::Abort(a) => (command(a, CommandKind::Abort), a.conn.json),
+        RolloutCommand::Rollback(a) => (command(a, CommandKind::Rollback), a.conn.json),
+    };
+    result.unwrap_or_else(|f| f.report(json))
+}
+
+fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {
+    if a.emergency && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(Failure::Usage("an emergency rollout needs --reason (recorded in the audit log)".into()));
+    }
+    let client = client(&a.conn)?;
+    let req = StartRollout {
+        service: a.service.clone(),
+        release: a.release.clone(),
+        pipeline: a.pipeline.clone(),
+        emergency: a.emergency,
+        reason: a.reason.clone(),
+        seed: None,
+    };
+    block_on(async {
+        let view = client.start_rollout(&req).await?;
+        if !a.wait {
+            if a.conn.json {
+                print_json(&view)?;
+            } else {
+                eprintln!(
+                    "started rollout {} of {} release {}{}: {}",
+                    view.id,
+                    view.service,
+                    short(&view.release),
+                    if view.emergency { " (EMERGENCY)" } else { "" },
+                    view.phase
+                );
+                println!("{}", view.id);
+            }
+            return Ok(exit::OK);
+        }
+        if !a.conn.json {
+            eprintln!("started rollout {} of {} release {}", view.id, view.service, short(&view.release));
+            println!("{}", view.id);
+        }
+        let finals = watch(&client, std::slice::from_ref(&view.id), a.conn.json).await?;
+        match finals.first() {
+            Some(v) if a.conn.json => print_json(v)?,
+            _ => eprint!("{}", statuses(&finals, clock::now())),
+        }
+        Ok(outcome_code(&finals))
+    })?
+}
+
+fn status(a: &RolloutStatusArgs) -> Result<u8, Failure> {
+    let client = client(&a.conn)?;
+    block_on(async {
+        let views = match &a.id {
+            Some(id) => vec![client.rollout(id).await?],
+            None => client.rollouts(true).await?,
+        };
+        if !a.watch || views.is_empty() || views.iter().all(is_finished) {
+            print_views(&views, a.id.is_some(), a.conn.json)?;
+            return Ok(exit::OK);
+        }
+        let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+        let finals = watch(&client, &ids, a.conn.json).await?;
+        print_views(&finals, a.id.is_some(), a.conn.json)?;
+        Ok(outcome_code(&finals))
+    })?
+}
+
+/// Tables on stdout, or JSON: the one rollout asked for, or the list.
+fn print_views(views: &[RolloutView], one: bool, json: bool) -> Result<(), Failure> {
+    match (json, views.first()) {
+        (true, Some(v)) if one => print_json(v),
+        (true, _) => print_json(views),
+        (false, _) => {
+            print!("{}", statuses(views, clock::now()));
+            Ok(())
+        }
+    }
+}
+
+/// Poll the rollouts every [`POLL`] and show their progress until every one has ended.
+async fn watch(client: &Client, ids: &[String], json: bool) -> Result<Vec<RolloutView>, Failure> {
+    let mut progress = Progress::new(json);
+    let mut missed = 0u32;
+    loop {
+        match fetch(client, ids).await {
+            Ok(views) => {
+                missed = 0;
+                progress.update(&views, clock::now());
+                if views.iter().all(is_finished) {
+                    progress.finish();
+                    return Ok(views);
+                }
+            }
+            Err(e) if transient(&e) && missed < MAX_MISSED_POLLS => missed += 1,
+            Err(e) => {
+                progress.finish();
+                return Err(e.into());
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn fetch(client: &Client, ids: &[String]) -> Result<Vec<RolloutView>, ClientError> {
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        views.push(client.rollout(id).await?);
+    }
+    Ok(views)
+}
+
+fn transient(e: &ClientError) -> bool {
+    matches!(e, ClientError::Unreachable { .. }) || e.code() == Some(ErrorCode::Unavailable)
+}
+
+/// Exit 4 unless every watched rollout completed, saying on stderr how each other one ended.
+fn outcome_code(finals: &[RolloutView]) -> u8 {
+    let mut code = exit::OK;
+    for v in finals.iter().filter(|v| !completed(v)) {
+        let why = phase_reason(v).map(|w| format!(": {w}")).unwrap_or_default();
+        eprintln!("rollout {} of {} ended {}{why}", v.id, v.service, v.phase);
+        code = exit::ROLLED_BACK;
+    }
+    code
+}
+
+fn command(a: &RolloutIdArgs, kind: CommandKind) -> Result<u8, Failure> {
+    send_command(&a.conn, &a.id, kind, a.reason.as_deref())
+}
+
+/// Send an operator command (also `sluice approve`) and print the rollout's new phase.
+pub(crate) fn send_command(conn: &ConnArgs, id: &str, kind: CommandKind, reason: Option<&str>) -> Result<u8, Failure> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if kind == CommandKind::Rollback && reason.is_none() {
+        return Err(Failure::Usage(
+            "`rollout rollback` needs --reason (recorded in the audit log; the service is held afterwards)".into(),
+        ));
+    }
+    let client = client(conn)?;
+    let view = block_on(client.command(id, kind, &Cmd { reason: reason.map(str::to_string) }))??;
+    if conn.json {
+        print_json(&view)?;
+    } else {
+        let why = phase_reason(&view).map(|w| format!(" ({w})")).unwrap_or_default();
+        println!("rollout {}: {} sent; phase {}{why}", view.id, kind.as_str(), view.phase);
+    }
+    Ok(exit::OK)
 }

@@ -1,7 +1,16 @@
 //! The `sluice` binary end to end: real process, real files, exit codes and messages.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a test binary: failing loudly is the point
 
+mod against_mock;
 mod check;
+mod connect;
+mod demo;
+mod e2e;
+mod failure;
+mod fixtures;
+mod mock_server;
+mod operator;
+mod render;
 mod sim;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Desired state: what each target should run, per service, and a per-target version that
 //! grows by one with every change so long-polls can wait for one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
@@ -94,4 +94,41 @@ pub(crate) async fn for_target(conn: &mut SqliteConnection, target: &TargetId) -
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(DesiredState { target: target.clone(), version, services })
+}
+
+/// Every target's desired state, in the caller's (read) transaction.
+pub(crate) async fn all(conn: &mut SqliteConnection) -> Result<Vec<DesiredState>> {
+    let targets = sqlx::query("SELECT id, desired_version FROM targets ORDER BY id").fetch_all(&mut *conn).await?;
+    let mut out: Vec<DesiredState> = Vec::with_capacity(targets.len());
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &targets {
+        let id = Cols::new(row, "target", "?").text("id")?;
+        let version = Cols::new(row, "target", id.clone()).u64("desired_version")?;
+        index.insert(id.clone(), out.len());
+        out.push(DesiredState { target: TargetId(id), version, services: Vec::new() });
+    }
+    let rows = sqlx::query("SELECT target, service, release, rollout, updated_at FROM desired ORDER BY target, service")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &rows {
+        let target = Cols::new(row, "desired state", "?").text("target")?;
+        let c = Cols::new(row, "desired state", target.clone());
+        let desired = Desired {
+            service: c.text("service")?,
+            release: c.opt_text("release")?.map(ReleaseId),
+            rollout: c.opt_text("rollout")?,
+            updated_at: c.millis("updated_at")?,
+        };
+        match index.get(&target).and_then(|&i| out.get_mut(i)) {
+            Some(state) => state.services.push(desired),
+            None => {
+                return Err(StoreError::Corrupt {
+                    what: "desired state",
+                    id: target,
+                    why: "a desired release of a target that is not stored".into(),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

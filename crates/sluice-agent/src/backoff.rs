@@ -1,0 +1,113 @@
+//! Retry delays against the server: exponential backoff with full jitter (a uniformly random
+//! delay between 0 and `min(cap, base · 2^attempt)`), so a fleet that lost its server does not
+//! come back in lockstep, and a server that was down a minute is rejoined within `cap`.
+
+use std::time::Duration;
+
+/// The agent's defaults: start at 250 ms, never wait more than 5 s.
+pub const BASE: Duration = Duration::from_millis(250);
+pub const CAP: Duration = Duration::from_secs(5);
+
+/// The delays of one run of failures; [`Backoff::reset`] after a success.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempt: u32,
+    rng: u64,
+}
+
+impl Backoff {
+    /// `seed` feeds the jitter (any value; the agent uses the clock and its pid).
+    pub fn new(base: Duration, cap: Duration, seed: u64) -> Backoff {
+        Backoff { base, cap: cap.max(base), attempt: 0, rng: seed }
+    }
+
+    /// The agent's backoff: [`BASE`], [`CAP`].
+    pub fn agent(seed: u64) -> Backoff {
+        Backoff::new(BASE, CAP, seed)
+    }
+
+    /// Failures since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The ceiling of the next delay: `min(cap, base · 2^attempt)`.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The delay before the next retry; counts one more failure.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.ceiling();
+        self.attempt = self.attempt.saturating_add(1);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        let pick = match nanos.checked_add(1) {
+            Some(bound) => self.next_random() % bound,
+            None => self.next_random(),
+        };
+        Duration::from_nanos(pick)
+    }
+
+    /// After a success: the next failure starts from `base` again.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// splitmix64: small, fast, and good enough for jitter.
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_stay_under_a_doubling_ceiling_up_to_the_cap() {
+        for seed in 0..50 {
+            let mut b = Backoff::agent(seed);
+            let ceilings: Vec<u64> = (0..10)
+                .map(|_| {
+                    let ceiling = b.ceiling();
+                    let delay = b.next_delay();
+                    assert!(delay <= ceiling, "{delay:?} > {ceiling:?}");
+                    u64::try_from(ceiling.as_millis()).unwrap()
+                })
+                .collect();
+            assert_eq!(ceilings, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000, 5000]);
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_and_reset_starts_over() {
+        let mut b = Backoff::agent(7);
+        for _ in 0..20 {
+            b.next_delay();
+        }
+        let delays: Vec<Duration> = (0..200).map(|_| b.next_delay()).collect();
+        assert!(delays.iter().all(|d| *d <= CAP));
+        assert!(delays.iter().any(|d| *d < Duration::from_secs(1)), "full jitter reaches low delays");
+        assert!(delays.iter().any(|d| *d > Duration::from_secs(4)), "and high ones");
+        assert_eq!(b.attempts(), 220);
+        b.reset();
+        assert_eq!(b.ceiling(), BASE);
+        assert!(b.next_delay() <= BASE);
+    }
+
+    #[test]
+    fn many_attempts_do_not_overflow() {
+        let mut b = Backoff::new(Duration::from_secs(u64::MAX / 4), Duration::MAX, 1);
+        for _ in 0..100 {
+            let _ = b.next_delay();
+        }
+        assert_eq!(b.ceiling(), Duration::MAX);
+    }
+}

@@ -1,0 +1,118 @@
+//! What the agent does about one desired service, given what this node has: a pure function
+//! of the server's answer and the local state, so every rule is unit-tested without a server.
+//!
+//! The rules, in order:
+//! 1. The server names no release: leave the service as it is ([`Hold::NoRelease`]).
+//! 2. The release is current: nothing to do.
+//! 3. The release failed to apply here before (refused, or switched back) and the server has
+//!    not asked for anything else since: do not try again ([`Hold::FailedBefore`]); the server
+//!    rolls back on an apply failure, and retrying a bad release churns the node.
+//! 4. The release is kept on disk (a rollback to known-good, or back to the previous one):
+//!    switch to it with [`ReleaseStore::rollback_to`](crate::ReleaseStore::rollback_to), no
+//!    download.
+//! 5. Without the service's spec nothing new can be applied ([`Hold::NoSpec`]).
+//! 6. Otherwise download the bundle by digest (at most the spec's `max_bundle_bytes`) and apply
+//!    it, verified against the release id: the node never runs bytes the server did not name.
+//!
+//! Known-good is marked when the server names one this node keeps and it is not marked yet.
+
+use std::collections::BTreeSet;
+
+use sluice_api::DesiredService;
+use sluice_core::release::ReleaseId;
+use sluice_core::spec::Hooks;
+
+use crate::config::ServiceConfig;
+
+/// What this node has of one service.
+#[derive(Debug, Clone, Copy)]
+pub struct Local<'a> {
+    /// The release `current` points to.
+    pub current: Option<&'a ReleaseId>,
+    /// Releases unpacked on disk.
+    pub kept: &'a BTreeSet<ReleaseId>,
+    /// The release that last failed to apply here, while the server still asks for it.
+    pub failed: Option<&'a ReleaseId>,
+}
+
+/// The one thing to do for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The desired release runs.
+    InSync,
+    /// Leave the service as it is, and why.
+    Hold(Hold),
+    /// Download `bundle` and apply it as `release`.
+    Apply { release: ReleaseId, bundle: String, max_bytes: u64 },
+    /// Switch back to the kept `release`.
+    RollBack { release: ReleaseId },
+}
+
+/// Why a service is left as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The server names no release for it.
+    NoRelease,
+    /// It failed to apply here; not retried until the server asks for another release.
+    FailedBefore,
+    /// The server sent no spec, so nothing new can be validated and applied.
+    NoSpec,
+}
+
+impl Hold {
+    /// Stable words for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::NoRelease => "the server names no release",
+            Hold::FailedBefore => "this release failed to apply here; waiting for the server to ask for another",
+            Hold::NoSpec => "the server sent no spec for the service",
+        }
+    }
+}
+
+/// What to do about `desired`, given `local`.
+pub fn decide(desired: &DesiredService, local: Local<'_>) -> Decision {
+    let Some(release) = &desired.release else { return Decision::Hold(Hold::NoRelease) };
+    if local.current == Some(release) {
+        return Decision::InSync;
+    }
+    if local.failed == Some(release) {
+        return Decision::Hold(Hold::FailedBefore);
+    }
+    if local.kept.contains(release) {
+        return Decision::RollBack { release: release.clone() };
+    }
+    let Some(spec) = &desired.spec else { return Decision::Hold(Hold::NoSpec) };
+    let bundle = desired.bundle.clone().unwrap_or_else(|| release.0.clone());
+    Decision::Apply { release: release.clone(), bundle, max_bytes: spec.max_bundle_bytes }
+}
+
+/// The known-good release to mark, if the server names one this node keeps and it is not the
+/// one marked already.
+pub fn known_good_to_mark(
+    desired: &DesiredService,
+    marked: Option<&ReleaseId>,
+    kept: &BTreeSet<ReleaseId>,
+) -> Option<ReleaseId> {
+    let wanted = desired.known_good.as_ref()?;
+    (marked != Some(wanted) && kept.contains(wanted)).then(|| wanted.clone())
+}
+
+/// Whether a recorded failure still holds: only while the server asks for that release.
+pub fn failure_still_holds(desired: &DesiredService, failed: &ReleaseId) -> bool {
+    desired.release.as_ref() == Some(failed)
+}
+
+/// The hooks to run on this host: the spec's, each overridden by the host's configuration
+/// when it sets one.
+pub fn hooks(spec: Option<&Hooks>, host: &ServiceConfig) -> Hooks {
+    let spec = spec.cloned().unwrap_or_default();
+    Hooks {
+        check: host.check.clone().or(spec.check),
+        reload: host.reload.clone().or(spec.reload),
+        health: host.health.clone().or(spec.health),
+    }
+}
+
+#[cfg(test)]
+mod tests;

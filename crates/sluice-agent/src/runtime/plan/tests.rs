@@ -1,0 +1,128 @@
+use sluice_core::spec::{HealthProbe, ServiceSpec};
+use sluice_core::time::Dur;
+
+use super::*;
+
+fn spec() -> ServiceSpec {
+    serde_json::from_value(serde_json::json!({
+        "pipeline": "default",
+        "max_bundle_bytes": 1000,
+        "hooks": {"check": "spec-check", "reload": "spec-reload"}
+    }))
+    .unwrap()
+}
+
+fn desired(release: Option<&str>) -> DesiredService {
+    DesiredService {
+        service: "edge".into(),
+        release: release.map(ReleaseId::from),
+        bundle: release.map(str::to_string),
+        rollout: Some("r-1".into()),
+        spec: Some(spec()),
+        known_good: None,
+    }
+}
+
+fn kept(ids: &[&str]) -> BTreeSet<ReleaseId> {
+    ids.iter().map(|s| ReleaseId::from(*s)).collect()
+}
+
+fn local<'a>(current: Option<&'a ReleaseId>, kept: &'a BTreeSet<ReleaseId>) -> Local<'a> {
+    Local { current, kept, failed: None }
+}
+
+#[test]
+fn no_release_leaves_the_service_alone() {
+    let a = ReleaseId::from("a");
+    let k = kept(&["a"]);
+    assert_eq!(decide(&desired(None), local(Some(&a), &k)), Decision::Hold(Hold::NoRelease));
+    assert_eq!(decide(&desired(None), local(None, &k)), Decision::Hold(Hold::NoRelease));
+}
+
+#[test]
+fn the_current_release_is_in_sync_even_without_a_spec() {
+    let a = ReleaseId::from("a");
+    let k = kept(&["a"]);
+    let mut d = desired(Some("a"));
+    d.spec = None;
+    assert_eq!(decide(&d, local(Some(&a), &k)), Decision::InSync);
+}
+
+#[test]
+fn a_new_release_is_downloaded_by_digest_within_the_spec_limit() {
+    let a = ReleaseId::from("a");
+    let k = kept(&["a"]);
+    let want = Decision::Apply { release: "b".into(), bundle: "b".into(), max_bytes: 1000 };
+    assert_eq!(decide(&desired(Some("b")), local(Some(&a), &k)), want);
+    assert_eq!(decide(&desired(Some("b")), local(None, &BTreeSet::new())), want);
+    // Without a bundle digest the release id is the digest.
+    let mut d = desired(Some("b"));
+    d.bundle = None;
+    assert_eq!(decide(&d, local(Some(&a), &k)), want);
+    // A bundle named apart from the release is downloaded, and verified against the release.
+    d.bundle = Some("c".into());
+    assert_eq!(
+        decide(&d, local(Some(&a), &k)),
+        Decision::Apply { release: "b".into(), bundle: "c".into(), max_bytes: 1000 }
+    );
+}
+
+#[test]
+fn a_kept_release_is_rolled_back_to_without_download_or_spec() {
+    let b = ReleaseId::from("b");
+    let k = kept(&["a", "b"]);
+    let mut d = desired(Some("a"));
+    assert_eq!(decide(&d, local(Some(&b), &k)), Decision::RollBack { release: "a".into() });
+    d.spec = None;
+    assert_eq!(decide(&d, local(Some(&b), &k)), Decision::RollBack { release: "a".into() });
+}
+
+#[test]
+fn nothing_new_is_applied_without_a_spec() {
+    let a = ReleaseId::from("a");
+    let k = kept(&["a"]);
+    let mut d = desired(Some("b"));
+    d.spec = None;
+    assert_eq!(decide(&d, local(Some(&a), &k)), Decision::Hold(Hold::NoSpec));
+}
+
+#[test]
+fn a_failed_release_is_not_retried_until_the_server_asks_for_another() {
+    let a = ReleaseId::from("a");
+    let b = ReleaseId::from("b");
+    let k = kept(&["a"]);
+    let l = Local { current: Some(&a), kept: &k, failed: Some(&b) };
+    assert_eq!(decide(&desired(Some("b")), l), Decision::Hold(Hold::FailedBefore));
+    assert!(failure_still_holds(&desired(Some("b")), &b));
+    // The server rolls back to a: in sync, and the failure of b is forgotten.
+    assert_eq!(decide(&desired(Some("a")), l), Decision::InSync);
+    assert!(!failure_still_holds(&desired(Some("a")), &b));
+    assert!(!failure_still_holds(&desired(None), &b));
+    // The failure of b does not block c.
+    assert!(matches!(decide(&desired(Some("c")), l), Decision::Apply { .. }));
+}
+
+#[test]
+fn known_good_is_marked_once_and_only_when_kept() {
+    let k = kept(&["a", "b"]);
+    let mut d = desired(Some("b"));
+    assert_eq!(known_good_to_mark(&d, None, &k), None);
+    d.known_good = Some("a".into());
+    assert_eq!(known_good_to_mark(&d, None, &k), Some("a".into()));
+    assert_eq!(known_good_to_mark(&d, Some(&"b".into()), &k), Some("a".into()));
+    assert_eq!(known_good_to_mark(&d, Some(&"a".into()), &k), None);
+    d.known_good = Some("z".into());
+    assert_eq!(known_good_to_mark(&d, None, &k), None, "not on this node");
+}
+
+#[test]
+fn host_hooks_override_the_spec_field_by_field() {
+    let probe = HealthProbe { http: Some("http://h/".into()), command: None, timeout: Dur::secs(1), attempts: 2 };
+    let host = ServiceConfig { check: Some("host-check".into()), health: Some(probe.clone()), ..Default::default() };
+    let h = hooks(Some(&spec().hooks), &host);
+    assert_eq!(h.check.as_deref(), Some("host-check"));
+    assert_eq!(h.reload.as_deref(), Some("spec-reload"));
+    assert_eq!(h.health, Some(probe));
+    let h = hooks(None, &ServiceConfig::default());
+    assert_eq!(h, Hooks::default());
+}

@@ -1,0 +1,391 @@
+//! The poller: long-polls the server for this target's desired state, and carries out what
+//! [`plan`](super::plan) decides for each configured service: download and apply, roll back to
+//! a kept release, mark known-good. Applies run on the blocking pool, one at a time, and always
+//! to their end (a stop waits for them). After each apply or rollback the reporter is woken to
+//! report at once.
+//!
+//! The held version (`after` of the long-poll) only advances when every service of an answer
+//! was dealt with; a transient failure (the server went away mid-download) retries the same
+//! answer after a backoff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_api::{ApplyReport, DesiredService, DesiredView, ErrorCode};
+use sluice_core::release::ReleaseId;
+
+use super::link::{self, Link};
+use super::plan::{self, Decision, Local};
+use super::stop::Stop;
+use super::{Shared, lock, open_store};
+use crate::backoff::Backoff;
+use crate::config::AgentConfig;
+use crate::outcome::{ApplyFailure, ApplyOutcome};
+use crate::releases::{ReleaseStore, StoreConfig};
+
+/// Longest text of a failure carried in a report.
+const DETAIL_BYTES: usize = 4096;
+
+/// What became of one step.
+enum Step {
+    Done,
+    /// Try the same answer again after a backoff.
+    Retry,
+    Stopped,
+}
+
+pub(crate) struct Poller {
+    shared: Arc<Shared>,
+    config: Arc<AgentConfig>,
+    store_config: StoreConfig,
+    long_poll: Duration,
+    /// `None` while an apply has it on the blocking pool, or after it was lost.
+    stores: BTreeMap<String, Option<ReleaseStore>>,
+    /// Per service, the release that failed to apply while the server still asks for it.
+    failed: BTreeMap<String, ReleaseId>,
+    /// Per service, the last "left as is" message logged.
+    logged: BTreeMap<String, String>,
+    held: Option<u64>,
+    link: Link,
+    backoff: Backoff,
+}
+
+impl Poller {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        config: Arc<AgentConfig>,
+        store_config: StoreConfig,
+        long_poll: Duration,
+        stores: BTreeMap<String, Option<ReleaseStore>>,
+        seed: u64,
+    ) -> Poller {
+        Poller {
+            shared,
+            config,
+            store_config,
+            long_poll,
+            stores,
+            failed: BTreeMap::new(),
+            logged: BTreeMap::new(),
+            held: None,
+            link: Link::new("desired"),
+            backoff: Backoff::agent(seed),
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut stop: Stop) {
+        while !stop.is_stopped() {
+            let (generation, client) = self.shared.session.client();
+            let answer = tokio::select! {
+                answer = client.desired(self.held, self.long_poll) => answer,
+                () = self.shared.poll_now.notified() => continue,
+                () = stop.stopped() => break,
+            };
+            let step = match answer {
+                Ok(view) => {
+                    self.link.up();
+                    self.shared.set_interval(view.report_interval_ms);
+                    let step = self.handle(&view, &mut stop).await;
+                    if matches!(step, Step::Done) {
+                        self.held = Some(view.version);
+                        *lock(&self.shared.held) = Some(view.version);
+                        self.backoff.reset();
+                    }
+                    step
+                }
+                Err(e) if link::is_unauthorized(&e) => {
+                    if self.shared.session.refused(generation).await { Step::Done } else { Step::Retry }
+                }
+                Err(e) => {
+                    self.link.down(&e);
+                    Step::Retry
+                }
+            };
+            match step {
+                Step::Done => {}
+                Step::Stopped => break,
+                Step::Retry => {
+                    let delay = self.backoff.next_delay();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.shared.poll_now.notified() => {}
+                        () = stop.stopped() => break,
+                    }
+                }
+            }
+        }
+        tracing::debug!("poller stopped");
+    }
+
+    /// Deals with every service of one answer.
+    async fn handle(&mut self, view: &DesiredView, stop: &mut Stop) -> Step {
+        let mut result = Step::Done;
+        for desired in &view.services {
+            if !self.config.services.contains_key(&desired.service) {
+                self.log_once(&desired.service, "the server names a service this host does not configure; ignored");
+                continue;
+            }
+            match self.handle_service(desired, view.version, stop).await {
+                Step::Done => {}
+                Step::Retry => result = Step::Retry,
+                Step::Stopped => return Step::Stopped,
+            }
+        }
+        result
+    }
+
+    async fn handle_service(&mut self, desired: &DesiredService, version: u64, stop: &mut Stop) -> Step {
+        let name = desired.service.as_str();
+        if let Some(failed) = self.failed.get(name)
+            && !plan::failure_still_holds(desired, failed)
+        {
+            self.failed.remove(name);
+        }
+        if !self.ensure_store(name) {
+            return Step::Retry;
+        }
+        let Some(store) = self.stores.get(name).and_then(Option::as_ref) else { return Step::Retry };
+        let kept: BTreeSet<ReleaseId> = match store.kept() {
+            Ok(kept) => kept.into_iter().collect(),
+            Err(e) => {
+                self.log_once(name, &format!("cannot list the kept releases: {e}"));
+                return Step::Retry;
+            }
+        };
+        let current = store.state().current.clone();
+        let local = Local { current: current.as_ref(), kept: &kept, failed: self.failed.get(name) };
+        let step = match plan::decide(desired, local) {
+            Decision::InSync => {
+                self.logged.remove(name);
+                Step::Done
+            }
+            Decision::Hold(hold) => {
+                let release = desired.release.as_ref().map_or("none".to_string(), ToString::to_string);
+                self.log_once(name, &format!("left as is (desired {release}): {}", hold.as_str()));
+                Step::Done
+            }
+            Decision::Apply { release, bundle, max_bytes } => {
+                self.logged.remove(name);
+                self.apply(desired, version, release, &bundle, max_bytes, stop).await
+            }
+            Decision::RollBack { release } => {
+                self.logged.remove(name);
+                self.roll_back(desired, version, release).await
+            }
+        };
+        self.mark_known_good(desired);
+        self.publish(name, None);
+        step
+    }
+
+    async fn apply(
+        &mut self,
+        desired: &DesiredService,
+        version: u64,
+        release: ReleaseId,
+        bundle: &str,
+        max_bytes: u64,
+        stop: &mut Stop,
+    ) -> Step {
+        let name = desired.service.clone();
+        let Some(mut spec) = desired.spec.clone() else { return Step::Done };
+        spec.hooks = plan::hooks(Some(&spec.hooks), self.host(&name));
+        tracing::info!(service = %name, %release, rollout = ?desired.rollout, "downloading");
+        let started = self.shared.clock.now();
+        let (generation, client) = self.shared.session.client();
+        let downloaded = tokio::select! {
+            d = client.bundle(bundle, max_bytes) => d,
+            () = stop.stopped() => return Step::Stopped,
+        };
+        let bytes = match downloaded {
+            Ok(bytes) => bytes,
+            Err(e) if link::is_unauthorized(&e) => {
+                self.shared.session.refused(generation).await;
+                return Step::Retry;
+            }
+            Err(e) if link::is_transient(&e) => {
+                self.link.down(&e);
+                return Step::Retry;
+            }
+            Err(e) => {
+                // The server will not give these bytes: an apply failure to report, not retried.
+                let reason = if e.code() == Some(ErrorCode::PayloadTooLarge) { "too_large" } else { "download_failed" };
+                tracing::error!(service = %name, %release, error = %e, "download refused");
+                let duration_ms = self.shared.clock.now().since(started).0;
+                let report = self.report(Some(&release), false, Some(reason), Some(e.to_string()), version, duration_ms);
+                self.failed.insert(name.clone(), release);
+                self.publish(&name, Some(report));
+                self.shared.report_now.notify_one();
+                return Step::Done;
+            }
+        };
+        tracing::info!(service = %name, %release, bytes = bytes.len(), "applying");
+        let digest = release.0.clone();
+        let outcome = self.blocking(&name, move |store| store.apply(&spec, &bytes, &digest)).await;
+        self.finish(&name, release, version, outcome, "applied")
+    }
+
+    async fn roll_back(&mut self, desired: &DesiredService, version: u64, release: ReleaseId) -> Step {
+        let name = desired.service.clone();
+        let hooks = plan::hooks(desired.spec.as_ref().map(|s| &s.hooks), self.host(&name));
+        tracing::info!(service = %name, %release, rollout = ?desired.rollout, "switching to a kept release");
+        let id = release.clone();
+        let outcome = self.blocking(&name, move |store| store.rollback_to(&hooks, &id)).await;
+        self.finish(&name, release, version, outcome, "switched to kept release")
+    }
+
+    /// Records how an apply or rollback ended and wakes the reporter.
+    fn finish(
+        &mut self,
+        name: &str,
+        release: ReleaseId,
+        version: u64,
+        outcome: Option<Result<ApplyOutcome, Box<ApplyFailure>>>,
+        verb: &str,
+    ) -> Step {
+        let Some(outcome) = outcome else { return Step::Retry };
+        let report = match outcome {
+            Ok(outcome) => {
+                tracing::info!(service = %name, %release, duration_ms = outcome.duration_ms, pruned = outcome.pruned.len(), "{verb}");
+                if let Some(e) = &outcome.prune_error {
+                    tracing::warn!(service = %name, error = %e, "retention failed; old releases stay on disk");
+                }
+                self.failed.remove(name);
+                self.bump_switches(name, outcome.switched);
+                self.report(Some(&release), true, None, outcome.prune_error.clone(), version, outcome.duration_ms)
+            }
+            Err(failure) => {
+                tracing::error!(service = %name, %release, reason = failure.reason(), "{failure}");
+                if failure.switch_back_error.is_some() {
+                    tracing::error!(service = %name, "SWITCHING BACK FAILED: this service needs a person");
+                }
+                self.bump_switches(name, failure.switched_back);
+                self.failed.insert(name.to_string(), release.clone());
+                let detail = truncate(failure.to_string());
+                self.report(Some(&release), false, Some(failure.reason()), Some(detail), version, failure.duration_ms)
+            }
+        };
+        self.publish(name, Some(report));
+        self.shared.report_now.notify_one();
+        Step::Done
+    }
+
+    fn report(
+        &self,
+        release: Option<&ReleaseId>,
+        ok: bool,
+        reason: Option<&str>,
+        detail: Option<String>,
+        version: u64,
+        duration_ms: u64,
+    ) -> ApplyReport {
+        ApplyReport {
+            release: release.cloned(),
+            ok,
+            reason: reason.map(str::to_string),
+            detail,
+            desired_version: version,
+            at: self.shared.clock.now(),
+            duration_ms,
+        }
+    }
+
+    fn mark_known_good(&mut self, desired: &DesiredService) {
+        let Some(Some(store)) = self.stores.get_mut(&desired.service) else { return };
+        let kept: BTreeSet<ReleaseId> = store.kept().map(|k| k.into_iter().collect()).unwrap_or_default();
+        let Some(id) = plan::known_good_to_mark(desired, store.state().known_good.as_ref(), &kept) else { return };
+        match store.mark_known_good(&id) {
+            Ok(()) => tracing::info!(service = %desired.service, release = %id, "marked known-good"),
+            Err(e) => tracing::error!(service = %desired.service, release = %id, error = %e, "could not mark known-good"),
+        }
+    }
+
+    /// Runs `f` on the service's store on the blocking pool. `None` when the store is not
+    /// there or the task died (the store is reopened next time).
+    async fn blocking<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut ReleaseStore) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut store = self.stores.get_mut(name)?.take()?;
+        let joined = tokio::task::spawn_blocking(move || {
+            let out = f(&mut store);
+            (store, out)
+        })
+        .await;
+        match joined {
+            Ok((store, out)) => {
+                self.stores.insert(name.to_string(), Some(store));
+                Some(out)
+            }
+            Err(e) => {
+                tracing::error!(service = %name, error = %e, "the apply task died; reopening the service's store");
+                None
+            }
+        }
+    }
+
+    /// Reopens a store lost by a dead task. False when it cannot be opened.
+    fn ensure_store(&mut self, name: &str) -> bool {
+        if matches!(self.stores.get(name), Some(Some(_))) {
+            return true;
+        }
+        match open_store(&self.config, name, &self.store_config, &self.shared.clock) {
+            Ok(store) => {
+                self.stores.insert(name.to_string(), Some(store));
+                true
+            }
+            Err(e) => {
+                self.log_once(name, &format!("cannot open the service's directory: {e}"));
+                false
+            }
+        }
+    }
+
+    fn host(&self, name: &str) -> &crate::config::ServiceConfig {
+        static NONE: std::sync::LazyLock<crate::config::ServiceConfig> =
+            std::sync::LazyLock::new(crate::config::ServiceConfig::default);
+        self.config.services.get(name).unwrap_or(&NONE)
+    }
+
+    fn bump_switches(&self, name: &str, switched: bool) {
+        if switched {
+            let mut views = lock(&self.shared.views);
+            let view = views.entry(name.to_string()).or_default();
+            view.switches = view.switches.wrapping_add(1);
+        }
+    }
+
+    /// Publishes what the store says (and a new apply result) for the reporter.
+    fn publish(&self, name: &str, last_apply: Option<ApplyReport>) {
+        let Some(Some(store)) = self.stores.get(name) else { return };
+        let state = store.state();
+        let mut views = lock(&self.shared.views);
+        let view = views.entry(name.to_string()).or_default();
+        view.running = state.current.clone();
+        view.known_good = state.known_good.clone();
+        if let Some(report) = last_apply {
+            view.last_apply = Some(report);
+        }
+    }
+
+    fn log_once(&mut self, name: &str, message: &str) {
+        if self.logged.get(name).map(String::as_str) != Some(message) {
+            tracing::warn!(service = %name, "{message}");
+            self.logged.insert(name.to_string(), message.to_string());
+        }
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > DETAIL_BYTES {
+        let mut end = DETAIL_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,254 @@
+//! The reporter: every report interval, scrapes each service's metrics and posts what runs,
+//! known-good, the last apply result and the interval's health [`Sample`]; right after an
+//! apply or rollback it posts at once, without waiting for a scrape (the server measures
+//! verdict-to-rollback), then re-baselines the switched service's counters so the next sample
+//! covers only the new release. A report the server did not take is retried with backoff; an
+//! acknowledged desired version above the poller's wakes the poller.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_api::{Report, ServiceReport};
+use sluice_core::engine::Sample;
+use tokio::time::{MissedTickBehavior, Sleep};
+
+use super::link::{self, Link};
+use super::stop::Stop;
+use super::{Shared, lock, scraper};
+use crate::backoff::Backoff;
+use crate::config::AgentConfig;
+use crate::rss;
+use crate::sampler::{self, Reading, Selection};
+
+/// The metrics side of one service.
+#[derive(Debug)]
+struct Metrics {
+    selection: Selection,
+    url: String,
+    timeout: Duration,
+    /// The last good reading, and the service's switch count when it was taken.
+    baseline: Option<(Reading, u64)>,
+    /// The failure last logged (logged once per change).
+    failing: Option<String>,
+}
+
+pub(crate) struct Reporter {
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    metrics: BTreeMap<String, Metrics>,
+    /// Samples of a report that did not go through, sent with the next one.
+    unsent: BTreeMap<String, Sample>,
+    link: Link,
+    backoff: Backoff,
+}
+
+impl Reporter {
+    pub(crate) fn new(shared: Arc<Shared>, config: &AgentConfig, seed: u64) -> Result<Reporter, super::AgentError> {
+        let mut metrics = BTreeMap::new();
+        for (name, service) in &config.services {
+            let Some(m) = &service.metrics else { continue };
+            let selection = Selection::new(m).map_err(|e| super::AgentError::Metrics { service: name.clone(), source: e })?;
+            let timeout = Duration::from_millis(m.timeout.0.max(1));
+            metrics.insert(name.clone(), Metrics { selection, url: m.url.clone(), timeout, baseline: None, failing: None });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_max_idle_per_host(1)
+            .user_agent("sluice-agent")
+            .build()
+            .map_err(super::AgentError::Http)?;
+        Ok(Reporter {
+            shared,
+            http,
+            metrics,
+            unsent: BTreeMap::new(),
+            link: Link::new("report"),
+            backoff: Backoff::agent(seed),
+        })
+    }
+
+    pub(crate) async fn run(mut self, mut stop: Stop) {
+        let names: Vec<String> = self.metrics.keys().cloned().collect();
+        for name in &names {
+            self.rebaseline(name).await;
+        }
+        let mut period = self.shared.interval();
+        let mut ticker = ticker(period);
+        let mut retry: Option<Pin<Box<Sleep>>> = None;
+        loop {
+            let retrying = async {
+                match retry.as_mut() {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let interval = tokio::select! {
+                _ = ticker.tick() => true,
+                () = self.shared.report_now.notified() => false,
+                () = retrying => false,
+                () = stop.stopped() => break,
+            };
+            retry = None;
+            let samples = if interval { self.scrape_all().await } else { std::mem::take(&mut self.unsent) };
+            let sent = tokio::select! {
+                sent = self.post(samples) => sent,
+                () = stop.stopped() => break,
+            };
+            if !sent {
+                retry = Some(Box::pin(tokio::time::sleep(self.backoff.next_delay())));
+            }
+            if !interval {
+                // Right after a switch: new baselines, so the next sample is the new release's.
+                for name in &names {
+                    if self.switched_since_baseline(name) {
+                        self.rebaseline(name).await;
+                    }
+                }
+            }
+            let wanted = self.shared.interval();
+            if wanted != period {
+                tracing::info!(interval_ms = wanted.as_millis() as u64, "report interval changed");
+                period = wanted;
+                ticker = self::ticker(period);
+            }
+        }
+        tracing::debug!("reporter stopped");
+    }
+
+    /// Posts one report with `samples`; false when it did not go through (the samples are kept
+    /// for the next one).
+    async fn post(&mut self, samples: BTreeMap<String, Sample>) -> bool {
+        let report = self.build(&samples);
+        let (generation, client) = self.shared.session.client();
+        match client.report(&report).await {
+            Ok(ack) => {
+                self.link.up();
+                self.backoff.reset();
+                let held = *lock(&self.shared.held);
+                if held.is_some_and(|held| ack.desired_version > held) {
+                    self.shared.poll_now.notify_one();
+                }
+                true
+            }
+            Err(e) => {
+                if link::is_unauthorized(&e) {
+                    self.shared.session.refused(generation).await;
+                } else {
+                    self.link.down(&e);
+                }
+                self.unsent = samples;
+                false
+            }
+        }
+    }
+
+    fn build(&self, samples: &BTreeMap<String, Sample>) -> Report {
+        let views = lock(&self.shared.views);
+        let services = views
+            .iter()
+            .map(|(name, view)| ServiceReport {
+                service: name.clone(),
+                running: view.running.clone(),
+                known_good: view.known_good.clone(),
+                last_apply: view.last_apply.clone(),
+                sample: samples.get(name).cloned(),
+            })
+            .collect();
+        let mut agent = BTreeMap::new();
+        if let Some(rss) = rss::rss_bytes() {
+            agent.insert("rss_bytes".to_string(), rss as f64);
+        }
+        Report { at: self.shared.clock.now(), facts: self.shared.session.facts().clone(), services, agent }
+    }
+
+    /// The interval's sample of every service with metrics.
+    async fn scrape_all(&mut self) -> BTreeMap<String, Sample> {
+        let names: Vec<String> = self.metrics.keys().cloned().collect();
+        let mut samples = BTreeMap::new();
+        for name in names {
+            if let Some(sample) = self.sample(&name).await {
+                samples.insert(name, sample);
+            }
+        }
+        samples
+    }
+
+    /// Scrapes `name` and returns the sample since its baseline (`None` without a usable
+    /// baseline: the first scrape, or the first since a switch). A failed scrape gives a
+    /// sample without counts and drops the baseline.
+    async fn sample(&mut self, name: &str) -> Option<Sample> {
+        let switches = self.switches(name);
+        let running = lock(&self.shared.views).get(name).and_then(|v| v.running.clone());
+        let reading = self.read(name).await;
+        let at = self.shared.clock.now();
+        let m = self.metrics.get_mut(name)?;
+        match reading {
+            Ok(reading) => {
+                let sample = match m.baseline.take() {
+                    Some((before, at_switches)) if at_switches == switches => {
+                        let delta = sampler::delta(&m.selection, &before, &reading);
+                        Some(sampler::sample(at, running, &delta))
+                    }
+                    _ => None,
+                };
+                m.baseline = Some((reading, switches));
+                sample
+            }
+            Err(_) => {
+                m.baseline = None;
+                Some(sampler::failed_sample(at, running))
+            }
+        }
+    }
+
+    async fn rebaseline(&mut self, name: &str) {
+        let switches = self.switches(name);
+        let reading = self.read(name).await;
+        if let Some(m) = self.metrics.get_mut(name) {
+            m.baseline = reading.ok().map(|r| (r, switches));
+        }
+    }
+
+    /// One scrape of `name`, logging a failure once per change of its reason.
+    async fn read(&mut self, name: &str) -> Result<Reading, ()> {
+        let Some(m) = self.metrics.get(name) else { return Err(()) };
+        let selection = &m.selection;
+        let result = scraper::scrape(&self.http, &m.url, m.timeout, &|n| selection.wants(n)).await;
+        let reading = result.map(|series| selection.read(&series));
+        let m = self.metrics.get_mut(name).ok_or(())?;
+        match reading {
+            Ok(reading) => {
+                if m.failing.take().is_some() {
+                    tracing::info!(service = %name, "metrics scrape works again");
+                }
+                Ok(reading)
+            }
+            Err(why) => {
+                if m.failing.as_deref() != Some(why.as_str()) {
+                    tracing::warn!(service = %name, error = %why, "metrics scrape failed; reporting without request counts");
+                    m.failing = Some(why);
+                }
+                Err(())
+            }
+        }
+    }
+
+    fn switches(&self, name: &str) -> u64 {
+        lock(&self.shared.views).get(name).map_or(0, |v| v.switches)
+    }
+
+    fn switched_since_baseline(&self, name: &str) -> bool {
+        let switches = self.switches(name);
+        self.metrics.get(name).is_some_and(|m| m.baseline.as_ref().is_none_or(|(_, at)| *at != switches))
+    }
+}
+
+/// Ticks every `period`, the first time one period from now.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker.reset();
+    ticker
+}

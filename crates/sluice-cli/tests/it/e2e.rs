@@ -1,0 +1,10 @@
+//! End to end with real processes on loopback: a `sluice server` process, `sluice agent`
+//! processes applying real releases with real hooks, and the failures an SRE must survive
+//! (the server killed mid-bake, down for a minute, bad bundles, failing hooks).
+
+mod bad_bundles;
+mod hooks;
+mod outage;
+mod restart;
+mod rig;
+mod refusals;

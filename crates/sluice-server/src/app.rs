@@ -1,0 +1,37 @@
+//! The state every handler and the driver share: the store (the truth) and the in-memory
+//! mirrors that keep hot paths off it (credentials, the current spec, service standings, the
+//! desired-state board, the fleet's reports, hot bundles), the driver, and the shutdown signal.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sluice_store::Store;
+use tokio::sync::watch;
+
+use crate::auth::Credentials;
+use crate::bundle_cache::BundleCache;
+use crate::config::ServerConfig;
+use crate::current_spec::CurrentSpec;
+use crate::desired::DesiredBoard;
+use crate::driver::Driver;
+use crate::fleet::Fleet;
+use crate::service_states::ServiceStates;
+
+#[derive(Debug)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub config: ServerConfig,
+    pub credentials: Credentials,
+    pub spec: CurrentSpec,
+    pub services: ServiceStates,
+    pub desired: DesiredBoard,
+    pub fleet: Fleet,
+    pub bundles: BundleCache,
+    pub driver: Driver,
+    /// Becomes true when the server shuts down: long-polls answer at once.
+    pub shutdown: watch::Receiver<bool>,
+    /// Where uploaded bundles are unpacked for validation (`<data_dir>/tmp`).
+    pub scratch: PathBuf,
+}
+
+pub type SharedApp = Arc<App>;

@@ -1,0 +1,140 @@
+//! The desired-state board: every target's desired releases and version in memory, mirrored
+//! from the store (the truth) at start and right after each commit, with a watch channel per
+//! target so a long-poll wakes within milliseconds of a change. Readers take a read lock only
+//! to find a target's channel; nothing holds a lock across an await.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use sluice_core::release::{ReleaseId, TargetId};
+use sluice_store::{DesiredChange, DesiredState};
+use tokio::sync::watch;
+
+/// One service's desired release on a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRelease {
+    /// `None`: nothing from sluice.
+    pub release: Option<ReleaseId>,
+    /// The rollout that set it.
+    pub rollout: Option<String>,
+}
+
+/// A target's desired state: what it should run, per service, and the version of that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetDesired {
+    pub version: u64,
+    pub services: BTreeMap<String, DesiredRelease>,
+}
+
+type Slot = Arc<watch::Sender<Arc<TargetDesired>>>;
+
+#[derive(Debug, Default)]
+pub struct DesiredBoard {
+    slots: RwLock<HashMap<TargetId, Slot>>,
+}
+
+impl DesiredBoard {
+    /// From the store's snapshot of every target.
+    pub fn load(states: Vec<DesiredState>) -> DesiredBoard {
+        let slots = states
+            .into_iter()
+            .map(|s| {
+                let services = s
+                    .services
+                    .into_iter()
+                    .map(|d| (d.service, DesiredRelease { release: d.release, rollout: d.rollout }))
+                    .collect();
+                let desired = TargetDesired { version: s.version, services };
+                (s.target, Arc::new(watch::Sender::new(Arc::new(desired))))
+            })
+            .collect();
+        DesiredBoard { slots: RwLock::new(slots) }
+    }
+
+    fn slot(&self, target: &TargetId) -> Option<Slot> {
+        self.slots.read().unwrap_or_else(PoisonError::into_inner).get(target).cloned()
+    }
+
+    /// Make sure a (newly enrolled) target has a slot; a known target keeps its state.
+    pub fn ensure(&self, target: &TargetId, version: u64) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        slots.entry(target.clone()).or_insert_with(|| {
+            Arc::new(watch::Sender::new(Arc::new(TargetDesired { version, services: BTreeMap::new() })))
+        });
+    }
+
+    /// A receiver of the target's desired state, to read it now and wait for changes.
+    pub fn watch(&self, target: &TargetId) -> Option<watch::Receiver<Arc<TargetDesired>>> {
+        self.slot(target).map(|s| s.subscribe())
+    }
+
+    /// The target's desired state now.
+    pub fn get(&self, target: &TargetId) -> Option<Arc<TargetDesired>> {
+        self.slot(target).map(|s| s.borrow().clone())
+    }
+
+    /// Mirror a committed transition's desired changes for `service`, exactly as the store
+    /// applied them (each change that alters a target's desired release counts; the version
+    /// of each altered target grows by one), and wake the affected long-polls. Returns the
+    /// targets whose state changed.
+    pub fn apply(&self, service: &str, rollout: &str, changes: &[DesiredChange]) -> BTreeSet<TargetId> {
+        let mut per_target: BTreeMap<&TargetId, Vec<&DesiredChange>> = BTreeMap::new();
+        for c in changes {
+            per_target.entry(&c.target).or_default().push(c);
+        }
+        let mut changed = BTreeSet::new();
+        for (target, list) in per_target {
+            let Some(slot) = self.slot(target) else {
+                tracing::warn!(%target, "desired change for a target not on the board");
+                continue;
+            };
+            let modified = slot.send_if_modified(|state| {
+                let mut next = (**state).clone();
+                let mut any = false;
+                for c in &list {
+                    let same = next.services.get(service).map(|d| &d.release) == Some(&c.release);
+                    if same {
+                        continue;
+                    }
+                    next.services.insert(
+                        service.to_string(),
+                        DesiredRelease { release: c.release.clone(), rollout: Some(rollout.to_string()) },
+                    );
+                    any = true;
+                }
+                if any {
+                    next.version = next.version.saturating_add(1);
+                    *state = Arc::new(next);
+                }
+                any
+            });
+            if modified {
+                changed.insert(target.clone());
+            }
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(t: &str, r: &str) -> DesiredChange {
+        DesiredChange { target: TargetId::from(t), release: Some(ReleaseId::from(r)) }
+    }
+
+    #[test]
+    fn versions_grow_once_per_changed_target() {
+        let board = DesiredBoard::default();
+        board.ensure(&TargetId::from("a"), 0);
+        board.ensure(&TargetId::from("b"), 3);
+        let changed = board.apply("svc", "r-1", &[change("a", "x"), change("b", "x"), change("a", "y")]);
+        assert_eq!(changed.len(), 2);
+        assert_eq!(board.get(&TargetId::from("a")).unwrap().version, 1);
+        assert_eq!(board.get(&TargetId::from("b")).unwrap().version, 4);
+        // The same release again changes nothing.
+        assert!(board.apply("svc", "r-1", &[change("b", "x")]).is_empty());
+        assert_eq!(board.get(&TargetId::from("b")).unwrap().version, 4);
+    }
+}

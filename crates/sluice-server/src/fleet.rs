@@ -1,0 +1,194 @@
+//! The fleet as agents last reported it, in memory: per target its labels and facts, when it
+//! was last seen, and per service the release it runs, its known-good, its last apply, recent
+//! apply failures and a bounded ring of health samples. Reports update this under a short
+//! write lock (no await inside); the driver reads it to step rollouts. The store learns of a
+//! target's facts when they change and of its last-seen time at most every
+//! [`STORE_SEEN_EVERY`], so thousands of agents reporting every few seconds do not write SQLite
+//! on every report.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use sluice_api::{ApplyReport, Report};
+use sluice_core::engine::Sample;
+use sluice_core::labels::Labels;
+use sluice_core::release::{ReleaseId, TargetId};
+use sluice_core::time::{Dur, Millis};
+use sluice_store::{TargetRecord, TargetUpsert};
+
+/// How long health samples are kept (longer than any sensible gate window).
+pub const SAMPLE_RETENTION: Dur = Dur::mins(15);
+/// Most samples kept per target and service.
+pub const MAX_SAMPLES: usize = 2_000;
+/// How stale the stored last-seen time may get before a report writes it.
+pub const STORE_SEEN_EVERY: Dur = Dur::secs(30);
+/// Most services one report may carry.
+pub const MAX_SERVICES_PER_REPORT: usize = 1_000;
+
+/// An apply failure as first received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub reason: String,
+    /// The agent's time of the apply, to tell a new failure from the same one reported again.
+    pub apply_at: Millis,
+    /// When the server first received it.
+    pub received: Millis,
+}
+
+/// One service on one target, as last reported.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceLive {
+    pub running: Option<ReleaseId>,
+    pub known_good: Option<ReleaseId>,
+    pub last_apply: Option<ApplyReport>,
+    /// The latest failed apply of each release not applied successfully since.
+    pub failures: BTreeMap<ReleaseId, Failure>,
+    /// Health samples stamped with the server's receive time, oldest first.
+    pub samples: VecDeque<Sample>,
+}
+
+/// One target.
+#[derive(Debug, Clone)]
+pub struct TargetLive {
+    pub labels: Labels,
+    pub facts: Labels,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    /// The last-seen time the store has.
+    stored_seen: Millis,
+    pub services: BTreeMap<String, ServiceLive>,
+}
+
+impl TargetLive {
+    fn from_record(r: &TargetRecord) -> TargetLive {
+        TargetLive {
+            labels: r.labels.clone(),
+            facts: r.facts.clone(),
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            stored_seen: r.last_seen,
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every target by id.
+pub type FleetMap = HashMap<TargetId, TargetLive>;
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    inner: RwLock<FleetMap>,
+}
+
+/// Why a report was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("target {0} is not enrolled")]
+    UnknownTarget(TargetId),
+    #[error("report lists service {0:?} twice")]
+    DuplicateService(String),
+    #[error("report has an empty service name")]
+    EmptyService,
+    #[error("report lists {0} services, more than the limit of {MAX_SERVICES_PER_REPORT}")]
+    TooManyServices(usize),
+}
+
+impl Fleet {
+    pub fn load(records: &[TargetRecord]) -> Fleet {
+        Fleet { inner: RwLock::new(records.iter().map(|r| (r.id.clone(), TargetLive::from_record(r))).collect()) }
+    }
+
+    /// A target enrolled (or enrolled again): its labels and facts are the stored ones now.
+    pub fn enrolled(&self, record: &TargetRecord) {
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match map.get_mut(&record.id) {
+            Some(t) => {
+                t.labels = record.labels.clone();
+                t.facts = record.facts.clone();
+                t.last_seen = t.last_seen.max(record.last_seen);
+                t.stored_seen = record.last_seen;
+            }
+            None => {
+                map.insert(record.id.clone(), TargetLive::from_record(record));
+            }
+        }
+    }
+
+    /// Read the whole fleet (the driver steps under this; never hold it across an await).
+    pub fn read(&self) -> RwLockReadGuard<'_, FleetMap> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Take `target`'s report received at `now`. Returns what to write to the store, if
+    /// anything (facts changed, or the stored last-seen time is stale). Refuses the whole
+    /// report, changing nothing, if it is malformed.
+    pub fn record(&self, target: &TargetId, report: &Report, now: Millis) -> Result<Option<TargetUpsert>, ReportError> {
+        if report.services.len() > MAX_SERVICES_PER_REPORT {
+            return Err(ReportError::TooManyServices(report.services.len()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &report.services {
+            if s.service.is_empty() {
+                return Err(ReportError::EmptyService);
+            }
+            if !names.insert(s.service.as_str()) {
+                return Err(ReportError::DuplicateService(s.service.clone()));
+            }
+        }
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let t = map.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
+        t.last_seen = t.last_seen.max(now);
+        for s in &report.services {
+            let live = t.services.entry(s.service.clone()).or_default();
+            live.running = s.running.clone();
+            live.known_good = s.known_good.clone();
+            if let Some(apply) = &s.last_apply {
+                take_apply(live, apply, now);
+            }
+            if let Some(sample) = &s.sample {
+                let mut sample = sample.clone();
+                // The server's clock judges gates: agents' clocks may be skewed.
+                sample.at = now;
+                live.samples.push_back(sample);
+            }
+            let oldest = now.saturating_sub(SAMPLE_RETENTION);
+            while live.samples.front().is_some_and(|s| s.at <= oldest) || live.samples.len() > MAX_SAMPLES {
+                live.samples.pop_front();
+            }
+        }
+        let facts_changed = t.facts != report.facts;
+        if facts_changed {
+            t.facts = report.facts.clone();
+        }
+        if facts_changed || now.since(t.stored_seen) >= STORE_SEEN_EVERY {
+            t.stored_seen = now;
+            return Ok(Some(TargetUpsert {
+                id: target.clone(),
+                labels: t.labels.clone(),
+                facts: t.facts.clone(),
+                seen_at: now,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+fn take_apply(live: &mut ServiceLive, apply: &ApplyReport, now: Millis) {
+    if let Some(release) = &apply.release {
+        if apply.ok {
+            live.failures.remove(release);
+        } else {
+            let reason = match (&apply.reason, &apply.detail) {
+                (Some(r), Some(d)) => format!("{r}: {d}"),
+                (Some(r), None) => r.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => "apply failed".to_string(),
+            };
+            let same = live.failures.get(release).is_some_and(|f| f.apply_at == apply.at);
+            if !same {
+                live.failures.insert(release.clone(), Failure { reason, apply_at: apply.at, received: now });
+            }
+        }
+    }
+    live.last_apply = Some(apply.clone());
+}

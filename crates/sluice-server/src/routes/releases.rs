@@ -1,0 +1,169 @@
+//! `POST /v1/services/{service}/releases` and `GET` of the same: a release is accepted only if
+//! its bundle verifies and unpacks safely (400 naming the refusal, 413 over the size limit) and
+//! passes the service's validators against the known-good release (422 with the report);
+//! otherwise nothing is stored. Consumer `check` commands are left to agents (they stay in the
+//! report's `checks`).
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_agent::{BundleError, Limits, verify_and_unpack};
+use sluice_api::{ErrorCode, ReleaseCreated, ReleaseView};
+use sluice_core::release::{ReleaseFiles, ReleaseId};
+use sluice_core::validate::validate_release;
+use sluice_store::Release;
+
+use crate::app::SharedApp;
+use crate::auth::Admin;
+use crate::body::{PathParams, QueryParams, read_limited};
+use crate::clock;
+use crate::driver::ADMIN_ACTOR;
+use crate::http_error::{HttpError, HttpResult};
+
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+pub async fn create(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(service): PathParams<String>,
+    QueryParams(q): QueryParams<CreateQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<ReleaseCreated>> {
+    let Some(spec) = app.spec.get() else {
+        return Err(HttpError::not_found(format!("service {service} is unknown: no spec has been applied yet")));
+    };
+    let Some(svc) = spec.spec.services.get(&service) else {
+        return Err(HttpError::not_found(format!(
+            "service {service} is not in the current spec (version {})",
+            spec.version
+        )));
+    };
+    let limit = app.config.max_bundle_bytes.min(svc.max_bundle_bytes);
+    let bytes = read_limited(&headers, body, limit, &format!("the bundle for {service}")).await?;
+    if bytes.is_empty() {
+        return Err(HttpError::bad_request("the request body is empty: send the bundle bytes"));
+    }
+    let digest = sluice_agent::digest(&bytes);
+    let known_good = app.store.get_service_state(&service).await?.known_good;
+    let parent_bytes = match &known_good {
+        Some(kg) => Some(app.bundles.get(app.store.as_ref(), &kg.0).await?),
+        None => None,
+    };
+    let limits = Limits { max_bundle_bytes: limit, ..Limits::default() };
+    let scratch = app.scratch.clone();
+    let (files, parent) = {
+        let bytes = bytes.clone();
+        let digest = digest.clone();
+        let kg = known_good.clone();
+        tokio::task::spawn_blocking(move || unpack_both(&scratch, &bytes, &digest, &limits, kg.zip(parent_bytes)))
+            .await
+            .map_err(|e| HttpError::internal("unpack the bundle", e))??
+    };
+    let report = validate_release(&svc.validators, &files, parent.as_ref());
+    let details = serde_json::to_value(&report).map_err(|e| HttpError::internal("encode the report", e))?;
+    if !report.is_ok() {
+        let message = format!(
+            "release of {service} failed validation ({} violation(s)); nothing was stored:\n{report}",
+            report.violations.len()
+        );
+        return Err(HttpError::new(ErrorCode::ValidationFailed, message).with_details(details));
+    }
+    let manifest = sluice_agent::bundle::manifest_of(&files)
+        .map_err(|e| HttpError::bad_request(format!("the bundle's files: {e}")))
+        .and_then(|m| serde_json::to_value(m).map_err(|e| HttpError::internal("encode the manifest", e)))?;
+    let now = clock::now();
+    app.store.put_bundle(&digest, &bytes, now).await?;
+    let release = Release {
+        id: ReleaseId(digest.clone()),
+        service: service.clone(),
+        parent: known_good,
+        created_at: now,
+        message: q.message.unwrap_or_default(),
+        created_by: ADMIN_ACTOR.into(),
+        manifest,
+        size: bytes.len() as u64,
+    };
+    let created = app.store.put_release(&release).await?;
+    let stored = if created { release } else { app.store.get_release(&release.id).await? };
+    if created {
+        tracing::info!(release = %stored.id, service = %service, "release created");
+    }
+    Ok(Json(ReleaseCreated { release: view(&stored), created, validation: report }))
+}
+
+/// Unpack the upload and (when there is one) the known-good parent into a scratch directory
+/// that is removed afterwards. A refused upload is 400 (413 when over a size limit).
+fn unpack_both(
+    scratch: &std::path::Path,
+    bytes: &Bytes,
+    digest: &str,
+    limits: &Limits,
+    parent: Option<(ReleaseId, Bytes)>,
+) -> HttpResult<(ReleaseFiles, Option<ReleaseFiles>)> {
+    std::fs::create_dir_all(scratch).map_err(|e| HttpError::internal("create the scratch directory", e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(scratch)
+        .map_err(|e| HttpError::internal("create a scratch directory", e))?;
+    let files = verify_and_unpack(bytes, digest, limits, &dir.path().join("release")).map_err(refused)?;
+    let parent = match parent {
+        Some((id, pbytes)) => {
+            let dest: PathBuf = dir.path().join("parent");
+            let big = Limits { max_bundle_bytes: u64::MAX, ..*limits };
+            Some(verify_and_unpack(&pbytes, &id.0, &big, &dest).map_err(|e| {
+                HttpError::internal(&format!("unpack the known-good release {id}"), e)
+            })?)
+        }
+        None => None,
+    };
+    Ok((files, parent))
+}
+
+fn refused(e: BundleError) -> HttpError {
+    let details = json!({ "reason": e.reason() });
+    let message = format!("bundle refused: {e}");
+    if e.reason() == "too_large" {
+        HttpError::too_large(message).with_details(details)
+    } else if e.reason() == "io" {
+        HttpError::internal("unpack the bundle", e)
+    } else {
+        HttpError::bad_request(message).with_details(details)
+    }
+}
+
+pub async fn list(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(service): PathParams<String>,
+) -> HttpResult<Json<Vec<ReleaseView>>> {
+    Ok(Json(app.store.list_releases(&service).await?.iter().map(view).collect()))
+}
+
+pub fn view(r: &Release) -> ReleaseView {
+    let files = r
+        .manifest
+        .get("files")
+        .and_then(Value::as_array)
+        .map(|fs| fs.iter().filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default();
+    ReleaseView {
+        id: r.id.clone(),
+        service: r.service.clone(),
+        parent: r.parent.clone(),
+        created_at: r.created_at,
+        created_by: r.created_by.clone(),
+        message: r.message.clone(),
+        size: r.size,
+        files,
+    }
+}

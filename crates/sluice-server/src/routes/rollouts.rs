@@ -1,0 +1,159 @@
+//! `/v1/rollouts`: start a rollout (release by id or unique hex prefix, the service's pipeline
+//! unless named, emergency only with a reason), list and show rollouts with their progress,
+//! and the operator's commands (`pause`, `resume`, `abort`, `rollback` with a reason,
+//! `approve`), all serialized with the driver.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use sluice_api::{RolloutCommand, RolloutView, StartRollout};
+use sluice_core::engine::Command;
+use sluice_core::release::ReleaseId;
+use sluice_store::{RolloutFilter, RolloutRecord, Store};
+
+use crate::app::SharedApp;
+use crate::auth::Admin;
+use crate::body::{JsonBody, JsonOrEmpty, PathParams, QueryParams};
+use crate::driver::{ADMIN_ACTOR, StartRequest};
+use crate::http_error::{HttpError, HttpResult};
+use crate::rollout_view::view;
+
+/// Shortest release prefix accepted, in hex digits.
+const MIN_PREFIX: usize = 4;
+
+pub async fn start(
+    _: Admin,
+    State(app): State<SharedApp>,
+    JsonBody(req): JsonBody<StartRollout>,
+) -> HttpResult<Json<RolloutView>> {
+    let Some(spec) = app.spec.get() else {
+        return Err(HttpError::not_found(format!("service {} is unknown: no spec has been applied yet", req.service)));
+    };
+    let Some(svc) = spec.spec.services.get(&req.service) else {
+        return Err(HttpError::not_found(format!(
+            "service {} is not in the current spec (version {})",
+            req.service, spec.version
+        )));
+    };
+    let pipeline_name = req.pipeline.clone().unwrap_or_else(|| svc.pipeline.clone());
+    let Some(pipeline) = spec.spec.pipelines.get(&pipeline_name) else {
+        let known: Vec<&str> = spec.spec.pipelines.keys().map(String::as_str).collect();
+        return Err(HttpError::not_found(format!(
+            "pipeline {pipeline_name} is not in the current spec (defined: {})",
+            known.join(", ")
+        )));
+    };
+    let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
+    if req.emergency && reason.is_none() {
+        return Err(HttpError::bad_request("an emergency rollout needs a reason (`reason`)"));
+    }
+    let release = resolve_release(app.store.as_ref(), &req.service, &req.release).await?;
+    let record = app
+        .driver
+        .start(
+            &app,
+            StartRequest {
+                service: &req.service,
+                release,
+                pipeline,
+                emergency: req.emergency,
+                reason,
+                seed: req.seed,
+            },
+        )
+        .await?;
+    Ok(Json(view(&record, &app.fleet.read())))
+}
+
+/// A release of `service` by full id or by a unique prefix of its hex digest.
+async fn resolve_release(store: &dyn Store, service: &str, given: &str) -> HttpResult<ReleaseId> {
+    let given = given.trim();
+    let releases = store.list_releases(service).await?;
+    if let Some(r) = releases.iter().find(|r| r.id.0 == given) {
+        return Ok(r.id.clone());
+    }
+    let prefix = given.strip_prefix("sha256:").unwrap_or(given);
+    if prefix.len() < MIN_PREFIX || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(HttpError::not_found(format!(
+            "release {given:?} of {service} not found (give the id or at least {MIN_PREFIX} hex digits of it)"
+        )));
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    let matches: Vec<&ReleaseId> = releases
+        .iter()
+        .map(|r| &r.id)
+        .filter(|id| id.0.strip_prefix("sha256:").unwrap_or(&id.0).starts_with(&prefix))
+        .collect();
+    match matches.as_slice() {
+        [] => Err(HttpError::not_found(format!("no release of {service} starts with {prefix}"))),
+        [one] => Ok((*one).clone()),
+        many => Err(HttpError::bad_request(format!(
+            "{prefix} is ambiguous: {} releases of {service} start with it ({})",
+            many.len(),
+            many.iter().take(5).map(|id| id.0.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+pub async fn list(
+    _: Admin,
+    State(app): State<SharedApp>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> HttpResult<Json<Vec<RolloutView>>> {
+    let filter = if q.active == Some(true) { RolloutFilter::active() } else { RolloutFilter::all() };
+    let stored = app.store.list_rollouts(&filter).await?;
+    let mut records: Vec<RolloutRecord> = Vec::with_capacity(stored.len());
+    for rec in stored {
+        // Active rollouts: the driver's copy has the latest gate evaluations.
+        let fresh = app.driver.active(&rec.rollout.id).await.filter(|a| a.version >= rec.version);
+        records.push(fresh.unwrap_or(rec));
+    }
+    let fleet = app.fleet.read();
+    Ok(Json(records.iter().map(|r| view(r, &fleet)).collect()))
+}
+
+pub async fn get(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(id): PathParams<String>,
+) -> HttpResult<Json<RolloutView>> {
+    let record = match app.driver.active(&id).await {
+        Some(r) => r,
+        None => app.store.get_rollout(&id).await?,
+    };
+    Ok(Json(view(&record, &app.fleet.read())))
+}
+
+pub async fn command(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams((id, command)): PathParams<(String, String)>,
+    JsonOrEmpty(body): JsonOrEmpty<RolloutCommand>,
+) -> HttpResult<Json<RolloutView>> {
+    let by = ADMIN_ACTOR.to_string();
+    let cmd = match command.as_str() {
+        "pause" => Command::Pause { by },
+        "resume" => Command::Resume { by },
+        "abort" => Command::Abort { by },
+        "approve" => Command::Approve { by },
+        "rollback" => {
+            let Some(reason) = body.reason.filter(|r| !r.trim().is_empty()) else {
+                return Err(HttpError::bad_request("a rollback needs a reason (`reason`)"));
+            };
+            Command::Rollback { by, reason }
+        }
+        other => {
+            return Err(HttpError::not_found(format!(
+                "no rollout command {other:?} (pause, resume, abort, rollback, approve)"
+            )));
+        }
+    };
+    let record = app.driver.command(&app, &id, &cmd).await?;
+    Ok(Json(view(&record, &app.fleet.read())))
+}

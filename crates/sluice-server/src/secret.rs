@@ -1,0 +1,52 @@
+//! Secrets the server hands out (the admin token, enrollment tokens, agent credentials): made
+//! from 32 random bytes, shown once, and kept only as their sha256 hash.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of the admin token.
+pub const ADMIN_PREFIX: &str = "sluice_admin_";
+/// Prefix of one-time enrollment tokens.
+pub const ENROLL_PREFIX: &str = "sluice_enroll_";
+/// Prefix of agent credentials.
+pub const AGENT_PREFIX: &str = "sluice_agent_";
+
+/// Longest bearer token looked at; anything longer is unknown without being hashed.
+pub const MAX_TOKEN_LEN: usize = 256;
+
+/// `prefix` and 32 random bytes in lowercase hex.
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    format!("{prefix}{}", hex(&bytes))
+}
+
+/// What the store keeps of a token: `sha256:` and the hex sha256 of it.
+pub fn hash(token: &str) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(token.as_bytes())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = new_token(ADMIN_PREFIX);
+        let b = new_token(ADMIN_PREFIX);
+        assert_ne!(a, b);
+        assert!(a.starts_with(ADMIN_PREFIX));
+        assert_eq!(a.len(), ADMIN_PREFIX.len() + 64);
+        assert_eq!(hash(&a), hash(&a));
+        assert_ne!(hash(&a), hash(&b));
+    }
+}

@@ -1,0 +1,147 @@
+//! Starting and stopping a server: open the store, make or reuse the admin token, load the
+//! in-memory mirrors from the store, bind, and run the HTTP API and the rollout driver until
+//! [`RunningServer::shutdown`] (or drop, which stops both without waiting).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_store::{SqliteStore, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin_token::{self, ADMIN_TOKEN_FILE};
+use crate::app::App;
+use crate::auth::Credentials;
+use crate::bundle_cache::{self, BundleCache};
+use crate::config::ServerConfig;
+use crate::current_spec::CurrentSpec;
+use crate::desired::DesiredBoard;
+use crate::driver::{self, Driver};
+use crate::fleet::Fleet;
+use crate::routes;
+use crate::service_states::ServiceStates;
+
+/// A server that is running. Stop it with [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    http: Option<JoinHandle<std::io::Result<()>>>,
+    driver: Option<JoinHandle<()>>,
+    store: Arc<SqliteStore>,
+}
+
+impl RunningServer {
+    /// The address it listens on (the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The file the admin token was written to at the first start.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join(ADMIN_TOKEN_FILE)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stop accepting requests, answer pending long-polls, let in-flight requests and the
+    /// driver's current step finish, and close the store.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let mut result = Ok(());
+        if let Some(http) = self.http.take() {
+            match http.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(anyhow::Error::new(e).context("the HTTP server failed")),
+                Err(e) => result = Err(anyhow::Error::new(e).context("the HTTP server task failed")),
+            }
+        }
+        if let Some(driver) = self.driver.take()
+            && let Err(e) = driver.await
+        {
+            result = Err(anyhow::Error::new(e).context("the rollout driver task failed"));
+        }
+        self.store.close().await;
+        tracing::info!(addr = %self.addr, "server stopped");
+        result
+    }
+}
+
+impl Drop for RunningServer {
+    /// Without `shutdown`: stop both tasks where they are, as a crash would (the store's
+    /// transactions make that safe).
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(h) = self.http.take() {
+            h.abort();
+        }
+        if let Some(d) = self.driver.take() {
+            d.abort();
+        }
+    }
+}
+
+/// Start a server on the current tokio runtime.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    config.check().context("invalid server configuration")?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
+    let store = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .await
+            .with_context(|| format!("open the store in {}", config.data_dir.display()))?,
+    );
+    let admin_hash = admin_token::ensure(store.as_ref(), &config.data_dir).await?;
+    let spec = CurrentSpec::load(store.current_spec().await.context("read the current spec")?)?;
+    let services = ServiceStates::load(store.list_service_states().await.context("read the service states")?);
+    let desired = DesiredBoard::load(store.all_desired().await.context("read the desired state")?);
+    let fleet = Fleet::load(&store.list_targets().await.context("read the targets")?);
+    let driver = Driver::load(store.as_ref()).await.context("read the active rollouts")?;
+    let scratch = config.data_dir.join("tmp");
+    if scratch.exists() {
+        // Leftovers of uploads interrupted by a crash.
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("read the listening address")?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let data_dir = config.data_dir.clone();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let app = Arc::new(App {
+        store: dyn_store,
+        config,
+        credentials: Credentials::new(admin_hash),
+        spec,
+        services,
+        desired,
+        fleet,
+        bundles: BundleCache::new(bundle_cache::DEFAULT_BUDGET),
+        driver,
+        shutdown: shutdown_rx.clone(),
+        scratch,
+    });
+    let router = routes::router(app.clone());
+    let mut stop = shutdown_rx;
+    let http = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let driver = tokio::spawn(driver::run(app));
+    tracing::info!(%addr, data_dir = %data_dir.display(), "sluice server listening");
+    Ok(RunningServer { addr, data_dir, shutdown: shutdown_tx, http: Some(http), driver: Some(driver), store })
+}

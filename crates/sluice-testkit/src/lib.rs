@@ -1,0 +1,12 @@
+//! `sluice-testkit`: what tests and benchmarks need to drive sluice for real, kept out of the
+//! product crates. [`fake_agent`] speaks the real agent protocol (enroll, long-poll, report)
+//! for many agents from one process, "applying" instantly, so a benchmark measures the control
+//! plane and not the node; [`server_process`] starts a server as a child process that a test
+//! can `kill -9` and start again; [`proc_stats`] reads a process's RSS and CPU time from
+//! `/proc`; [`percentile`] summarises latencies.
+
+pub mod clock;
+pub mod fake_agent;
+pub mod percentile;
+pub mod proc_stats;
+pub mod server_process;
