@@ -197,8 +197,7 @@ impl AgentConfig {
         let config: AgentConfig = from_yaml(file, text)?;
         if let Some((path, message)) = config.problem() {
             // Flow style (`{a: 1}`) is beyond `locate`: then the nearest enclosing field.
-            let (line, column) =
-                (0..=path.len()).rev().find_map(|n| locate(text, &path[..n])).unwrap_or((0, 0));
+            let (line, column) = (0..=path.len()).rev().find_map(|n| locate(text, &path[..n])).unwrap_or((0, 0));
             return Err(ConfigError::Invalid { file: file.to_string(), line, column, path: render(&path), message });
         }
         Ok(config)
@@ -359,7 +358,8 @@ fn is_metric_name(s: &str) -> bool {
 
 fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn metric_name_why(name: &str) -> String {

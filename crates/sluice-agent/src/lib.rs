@@ -9,8 +9,12 @@
 //! leave a half-unpacked release where a release is expected; never write outside the service's
 //! directory whatever a bundle contains; never delete the current, previous or known-good
 //! release; and never panic on bytes that came from outside the process. Every failure is a
-//! typed error with a stable [`ApplyError::reason`] for reports and metrics. Talking to the
-//! server (enrollment, desired state, reporting) is not here yet.
+//! typed error with a stable [`ApplyError::reason`] for reports and metrics.
+//!
+//! The agent runtime ([`runtime::run`], `sluice agent`) talks to the server: enrollment and
+//! the saved [`credential`], long-polled desired state decided by the pure [`runtime::plan`],
+//! and reports whose health samples come from the service's Prometheus endpoint ([`scrape`],
+//! [`histogram`], [`sampler`]). Configuration: [`config`].
 
 pub mod backoff;
 pub mod bundle;
@@ -27,8 +31,8 @@ mod release_dir;
 pub mod releases;
 mod relpath;
 mod retention;
-pub mod runtime;
 pub mod rss;
+pub mod runtime;
 pub mod sampler;
 pub mod scrape;
 pub mod state;

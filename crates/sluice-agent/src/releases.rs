@@ -7,6 +7,7 @@
 //!   state.json          current, previous, known-good and history (see [`ServiceState`])
 //! ```
 //!
+//! ([`ReleaseStore::open_dir`] takes the service directory itself, for a configured path.)
 //! The `current` symlink is the truth about what is live: on open, a `state.json` that
 //! disagrees with it (a crash between the two writes) is corrected from it. One
 //! [`ReleaseStore`] per service directory at a time: the store takes no lock.

@@ -2,8 +2,8 @@
 //! download, apply through the [`ReleaseStore`], and report health scraped from each service's
 //! Prometheus endpoint.
 //!
-//! Two loops share one task: the [poller](poller) (long-poll, decide with the pure
-//! [`plan`], apply on the blocking pool) and the [reporter](reporter) (scrape, sample,
+//! Two loops share one task: the poller (`poller.rs`: long-poll, decide with the pure
+//! [`plan`], apply on the blocking pool) and the reporter (`reporter.rs`: scrape, sample,
 //! report every interval and at once after each apply or rollback). Idle, both wait on a
 //! socket or a timer: no CPU, no threads beyond the runtime's. When the server is unreachable
 //! the node keeps serving what is applied and retries with jittered exponential backoff
@@ -46,9 +46,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
+use crate::facts;
 use crate::outcome::ApplyError;
 use crate::releases::{ReleaseStore, StoreConfig};
-use crate::facts;
 use poller::Poller;
 use reporter::Reporter;
 use session::Session;
@@ -202,7 +202,12 @@ pub(crate) fn open_store(
     store: &StoreConfig,
     clock: &Arc<dyn Clock>,
 ) -> Result<ReleaseStore, ApplyError> {
-    ReleaseStore::open_dir_with_clock(&config.service_dir(name), name, store.clone(), Box::new(SharedClock(clock.clone())))
+    ReleaseStore::open_dir_with_clock(
+        &config.service_dir(name),
+        name,
+        store.clone(),
+        Box::new(SharedClock(clock.clone())),
+    )
 }
 
 /// An `Arc<dyn Clock>` as the boxed clock a store takes.
@@ -285,9 +290,13 @@ mod tests {
     #[tokio::test]
     async fn a_credential_of_another_target_is_refused_without_a_token() {
         let dir = tempfile::tempdir().unwrap();
-        crate::credential::Credential { server: "http://127.0.0.1:1".into(), target: "other".into(), credential: "c".into() }
-            .save(dir.path())
-            .unwrap();
+        crate::credential::Credential {
+            server: "http://127.0.0.1:1".into(),
+            target: "other".into(),
+            credential: "c".into(),
+        }
+        .save(dir.path())
+        .unwrap();
         let text = format!("server: http://127.0.0.1:1\nid: t1\nstate_dir: {}\n", dir.path().display());
         let config = AgentConfig::parse("a.yaml", &text).unwrap();
         let err = run(config, std::future::pending()).await.unwrap_err();

@@ -77,7 +77,7 @@ pub async fn run(o: Options) -> u8 {
             return exit::ROLLED_BACK;
         }
     };
-    let ok = step::to_json(&steps)["ok"] == true;
+    let ok = step::all_ok(&steps);
     if o.json {
         print_json(o, &steps);
     } else {

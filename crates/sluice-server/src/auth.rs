@@ -110,12 +110,12 @@ impl FromRequestParts<SharedApp> for Agent {
 
 /// Either kind of caller (bundle downloads).
 #[derive(Debug)]
-pub struct AnyCaller(pub Caller);
+pub struct AnyCaller;
 
 impl FromRequestParts<SharedApp> for AnyCaller {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, HttpError> {
-        app.credentials.caller(app.store.as_ref(), parts).await.map(AnyCaller)
+        app.credentials.caller(app.store.as_ref(), parts).await.map(|_| AnyCaller)
     }
 }

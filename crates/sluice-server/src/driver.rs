@@ -89,11 +89,6 @@ impl Driver {
         self.state.lock().await.active.get(id).filter(|a| !a.stale).map(|a| a.record.clone())
     }
 
-    /// Every active rollout, as held in memory.
-    pub async fn all_active(&self) -> Vec<RolloutRecord> {
-        self.state.lock().await.active.values().filter(|a| !a.stale).map(|a| a.record.clone()).collect()
-    }
-
     /// Start a rollout: refused (409) while the service has an active rollout or a hold.
     pub async fn start(&self, app: &App, req: StartRequest<'_>) -> HttpResult<RolloutRecord> {
         let mut state = self.state.lock().await;
@@ -112,7 +107,11 @@ impl Driver {
         let targets: Vec<_> = app.store.list_targets().await?.iter().map(|t| t.info()).collect();
         let now = clock::now();
         let id = new_rollout_id(now);
-        let opts = StartOptions { emergency: req.emergency, reason: req.reason, seed: req.seed.unwrap_or_else(|| seed_of(&id)) };
+        let opts = StartOptions {
+            emergency: req.emergency,
+            reason: req.reason,
+            seed: req.seed.unwrap_or_else(|| seed_of(&id)),
+        };
         let (rollout, actions) = Rollout::start(
             id.clone(),
             req.service,

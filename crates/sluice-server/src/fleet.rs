@@ -52,7 +52,6 @@ pub struct ServiceLive {
 pub struct TargetLive {
     pub labels: Labels,
     pub facts: Labels,
-    pub first_seen: Millis,
     pub last_seen: Millis,
     /// The last-seen time the store has.
     stored_seen: Millis,
@@ -64,7 +63,6 @@ impl TargetLive {
         TargetLive {
             labels: r.labels.clone(),
             facts: r.facts.clone(),
-            first_seen: r.first_seen,
             last_seen: r.last_seen,
             stored_seen: r.last_seen,
             services: BTreeMap::new(),

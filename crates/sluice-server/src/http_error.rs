@@ -52,10 +52,6 @@ impl HttpError {
         self.0.details = Some(details);
         self
     }
-
-    pub fn code(&self) -> ErrorCode {
-        self.0.code
-    }
 }
 
 impl From<StoreError> for HttpError {

@@ -11,11 +11,21 @@ use crate::fleet::FleetMap;
 /// Where the rollout stands, for stage and wave states.
 enum Position {
     /// At `stage`, wave `wave` in `state` (`applying`, `baking`, `held`).
-    At { stage: usize, wave: usize, state: &'static str },
+    At {
+        stage: usize,
+        wave: usize,
+        state: &'static str,
+    },
     /// Waiting for approval before `stage`.
-    Awaiting { stage: usize },
+    Awaiting {
+        stage: usize,
+    },
     /// Failed (or aborted) at `stage`, wave `wave`; `done` once the rollback finished.
-    Failed { stage: usize, wave: usize, done: bool },
+    Failed {
+        stage: usize,
+        wave: usize,
+        done: bool,
+    },
     Completed,
 }
 
@@ -81,9 +91,14 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
                         stage_vs(i, stage, sp.targets.is_empty(), "awaiting_approval", usize::MAX, "")
                     }
                 }
-                Position::Failed { stage, wave, done } => {
-                    stage_vs(i, stage, sp.targets.is_empty(), "failed", wave, if done { "rolled_back" } else { "failed" })
-                }
+                Position::Failed { stage, wave, done } => stage_vs(
+                    i,
+                    stage,
+                    sp.targets.is_empty(),
+                    "failed",
+                    wave,
+                    if done { "rolled_back" } else { "failed" },
+                ),
             };
             let waves = sp
                 .wave_ends
@@ -99,7 +114,10 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
                     WaveView {
                         size: sp.wave_sizes.get(w).cloned().unwrap_or_default(),
                         targets: end,
-                        on_candidate: sp.targets.get(..end).map_or(0, |ts| ts.iter().filter(|t| on_candidate(t)).count()),
+                        on_candidate: sp
+                            .targets
+                            .get(..end)
+                            .map_or(0, |ts| ts.iter().filter(|t| on_candidate(t)).count()),
                         state: state.to_string(),
                     }
                 })

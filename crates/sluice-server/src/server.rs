@@ -112,9 +112,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         // Leftovers of uploads interrupted by a crash.
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen on {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr().context("read the listening address")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let data_dir = config.data_dir.clone();

@@ -179,11 +179,8 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
             }
         }
         let events = admin.events(0, 10_000, Some(&view.id)).await?;
-        let decision = events
-            .iter()
-            .find(|e| e.kind == "wave_started")
-            .map(|e| e.at)
-            .context("no wave_started event")?;
+        let decision =
+            events.iter().find(|e| e.kind == "wave_started").map(|e| e.at).context("no wave_started event")?;
         let mut lat: Vec<u64> = receipts.iter().map(|r| r.at.0.saturating_sub(decision.0)).collect();
         all_applied_ms.push(lat.iter().copied().max().unwrap_or(0));
         all.append(&mut lat);

@@ -54,7 +54,10 @@ impl ServerProcess {
                 return Ok(sp);
             }
             if let Some(status) = sp.child.try_wait()? {
-                bail!("server exited with {status} before it answered; see {}", sp.data_dir.join("server.log").display());
+                bail!(
+                    "server exited with {status} before it answered; see {}",
+                    sp.data_dir.join("server.log").display()
+                );
             }
             if tokio::time::Instant::now() >= deadline {
                 let _ = sp.child.kill();

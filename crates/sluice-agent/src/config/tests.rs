@@ -80,18 +80,54 @@ fn wrong_types_are_located() {
 #[test]
 fn meaningless_values_are_located() {
     let cases: &[(&str, &str, &str)] = &[
-        ("server: http://127.0.0.1:7070", "server: 127.0.0.1:7070", "agent.yaml:1:1: at `server`: `127.0.0.1:7070` does not start with http:// or https://"),
+        (
+            "server: http://127.0.0.1:7070",
+            "server: 127.0.0.1:7070",
+            "agent.yaml:1:1: at `server`: `127.0.0.1:7070` does not start with http:// or https://",
+        ),
         ("id: prod-eu-01", "id: \"prod eu\"", "agent.yaml:2:1: at `id`: `prod eu` has spaces"),
-        ("report_interval: 2s", "report_interval: 500ms", "agent.yaml:7:1: at `report_interval`: 500ms is shorter than 1s"),
-        ("state_dir: /var/lib/sluice-agent", "state_dir: /x\nenrollment_token_file: /t", "agent.yaml:5:1: at `enrollment_token_file`: give"),
+        (
+            "report_interval: 2s",
+            "report_interval: 500ms",
+            "agent.yaml:7:1: at `report_interval`: 500ms is shorter than 1s",
+        ),
+        (
+            "state_dir: /var/lib/sluice-agent",
+            "state_dir: /x\nenrollment_token_file: /t",
+            "agent.yaml:5:1: at `enrollment_token_file`: give",
+        ),
         ("  rules: {}", "  ru les: {}", "agent.yaml:20:3: at `services.ru les`: open service \"ru les\""),
-        ("  rules: {}", "  rules: {path: /srv/edge}", "agent.yaml:20:3: at `services.rules.path`: service `edge` has the same directory"),
-        ("http://127.0.0.1:8080/healthz", "https://h/healthz", "agent.yaml:14:5: at `services.edge.health.http`: `https://h/healthz` does not start with http://"),
-        ("url: http://127.0.0.1:9100/metrics", "url: http:///metrics", "agent.yaml:16:7: at `services.edge.metrics.url`: `http:///metrics` has no host"),
-        ("requests: edge_requests_total", "requests: edge-requests", "agent.yaml:17:7: at `services.edge.metrics.requests`: `edge-requests` is not a metric name"),
-        ("matches: \"5..\"", "matches: \"5(\"", "agent.yaml:18:7: at `services.edge.metrics.errors.matches`: not a regular expression"),
+        (
+            "  rules: {}",
+            "  rules: {path: /srv/edge}",
+            "agent.yaml:20:3: at `services.rules.path`: service `edge` has the same directory",
+        ),
+        (
+            "http://127.0.0.1:8080/healthz",
+            "https://h/healthz",
+            "agent.yaml:14:5: at `services.edge.health.http`: `https://h/healthz` does not start with http://",
+        ),
+        (
+            "url: http://127.0.0.1:9100/metrics",
+            "url: http:///metrics",
+            "agent.yaml:16:7: at `services.edge.metrics.url`: `http:///metrics` has no host",
+        ),
+        (
+            "requests: edge_requests_total",
+            "requests: edge-requests",
+            "agent.yaml:17:7: at `services.edge.metrics.requests`: `edge-requests` is not a metric name",
+        ),
+        (
+            "matches: \"5..\"",
+            "matches: \"5(\"",
+            "agent.yaml:18:7: at `services.edge.metrics.errors.matches`: not a regular expression",
+        ),
         (", matches: \"5..\"", "", "agent.yaml:18:7: at `services.edge.metrics.errors.label`: `label` needs `matches`"),
-        ("latency: edge_request_duration_seconds", "latency: \"9x\"", "agent.yaml:19:7: at `services.edge.metrics.latency`"),
+        (
+            "latency: edge_request_duration_seconds",
+            "latency: \"9x\"",
+            "agent.yaml:19:7: at `services.edge.metrics.latency`",
+        ),
     ];
     for (from, to, want) in cases {
         assert!(GOOD.contains(from), "{from}");
@@ -104,8 +140,11 @@ fn meaningless_values_are_located() {
 fn load_resolves_relative_paths_against_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("agent.yaml");
-    std::fs::write(&file, "server: http://s\nstate_dir: state\nenrollment_token_file: tok\nservices: {a: {path: srv/a}, b: {}}\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "server: http://s\nstate_dir: state\nenrollment_token_file: tok\nservices: {a: {path: srv/a}, b: {}}\n",
+    )
+    .unwrap();
     let c = AgentConfig::load(&file).unwrap();
     assert_eq!(c.state_dir, dir.path().join("state"));
     assert_eq!(c.enrollment_token_file, Some(dir.path().join("tok")));

@@ -95,7 +95,11 @@ impl Poller {
                     step
                 }
                 Err(e) if link::is_unauthorized(&e) => {
-                    if self.shared.session.refused(generation).await { Step::Done } else { Step::Retry }
+                    if self.shared.session.refused(generation).await {
+                        Step::Done
+                    } else {
+                        Step::Retry
+                    }
                 }
                 Err(e) => {
                     self.link.down(&e);
@@ -213,7 +217,8 @@ impl Poller {
                 let reason = if e.code() == Some(ErrorCode::PayloadTooLarge) { "too_large" } else { "download_failed" };
                 tracing::error!(service = %name, %release, error = %e, "download refused");
                 let duration_ms = self.shared.clock.now().since(started).0;
-                let report = self.report(Some(&release), false, Some(reason), Some(e.to_string()), version, duration_ms);
+                let report =
+                    self.report(Some(&release), false, Some(reason), Some(e.to_string()), version, duration_ms);
                 self.failed.insert(name.clone(), release);
                 self.publish(&name, Some(report));
                 self.shared.report_now.notify_one();
@@ -297,7 +302,9 @@ impl Poller {
         let Some(id) = plan::known_good_to_mark(desired, store.state().known_good.as_ref(), &kept) else { return };
         match store.mark_known_good(&id) {
             Ok(()) => tracing::info!(service = %desired.service, release = %id, "marked known-good"),
-            Err(e) => tracing::error!(service = %desired.service, release = %id, error = %e, "could not mark known-good"),
+            Err(e) => {
+                tracing::error!(service = %desired.service, release = %id, error = %e, "could not mark known-good")
+            }
         }
     }
 

@@ -49,9 +49,13 @@ impl Reporter {
         let mut metrics = BTreeMap::new();
         for (name, service) in &config.services {
             let Some(m) = &service.metrics else { continue };
-            let selection = Selection::new(m).map_err(|e| super::AgentError::Metrics { service: name.clone(), source: e })?;
+            let selection =
+                Selection::new(m).map_err(|e| super::AgentError::Metrics { service: name.clone(), source: e })?;
             let timeout = Duration::from_millis(m.timeout.0.max(1));
-            metrics.insert(name.clone(), Metrics { selection, url: m.url.clone(), timeout, baseline: None, failing: None });
+            metrics.insert(
+                name.clone(),
+                Metrics { selection, url: m.url.clone(), timeout, baseline: None, failing: None },
+            );
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
@@ -163,13 +167,21 @@ impl Reporter {
         Report { at: self.shared.clock.now(), facts: self.shared.session.facts().clone(), services, agent }
     }
 
-    /// The interval's sample of every service with metrics.
+    /// The interval's sample of every service: scraped for services with metrics; for the
+    /// others a sample without counts, which still says which release ran through the interval
+    /// (report-based gates such as `crash_rate` judge on it).
     async fn scrape_all(&mut self) -> BTreeMap<String, Sample> {
         let names: Vec<String> = self.metrics.keys().cloned().collect();
         let mut samples = BTreeMap::new();
         for name in names {
             if let Some(sample) = self.sample(&name).await {
                 samples.insert(name, sample);
+            }
+        }
+        let at = self.shared.clock.now();
+        for (name, view) in lock(&self.shared.views).iter() {
+            if !self.metrics.contains_key(name) {
+                samples.insert(name.clone(), Sample { at, release: view.running.clone(), ..Sample::default() });
             }
         }
         samples

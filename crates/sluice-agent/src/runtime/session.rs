@@ -99,7 +99,7 @@ impl Session {
                 }
                 Enrollment::Failed(why) => {
                     if last_failure.as_ref() != Some(&why) {
-                        tracing::error!(error = %why, "enrollment failed; retrying with backoff");
+                        tracing::warn!(error = %why, "enrollment failed; retrying with backoff");
                         last_failure = Some(why);
                     }
                     if !stop.sleep(backoff.next_delay()).await {
@@ -204,8 +204,12 @@ impl Session {
             Err(why) => return Enrollment::Failed(why),
         };
         let bare = self.client().1.with_token(None);
-        let request =
-            Enroll { enrollment_token: token, target: self.target.clone(), labels: self.labels.clone(), facts: self.facts.clone() };
+        let request = Enroll {
+            enrollment_token: token,
+            target: self.target.clone(),
+            labels: self.labels.clone(),
+            facts: self.facts.clone(),
+        };
         let enrolled = match bare.enroll(&request).await {
             Ok(enrolled) => enrolled,
             Err(e) => return Enrollment::Failed(describe(&e)),

@@ -29,7 +29,6 @@ pub fn run(a: &AgentArgs) -> u8 {
     match runtime.block_on(sluice_agent::run(config, stop_signal())) {
         Ok(()) => exit::OK,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("error: {e}");
             if e.is_config() { exit::USAGE } else { exit::INTERNAL }
         }

@@ -107,7 +107,12 @@ pub fn read_limited(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("failed to read {name}: {e}"))
 }
 
-pub(crate) fn check_release(spec: &Spec, service: &str, dir: &Path, parent: Option<&Path>) -> Result<ReleaseOutput, String> {
+pub(crate) fn check_release(
+    spec: &Spec,
+    service: &str,
+    dir: &Path,
+    parent: Option<&Path>,
+) -> Result<ReleaseOutput, String> {
     let svc = spec.services.get(service).ok_or_else(|| {
         let known: Vec<&str> = spec.services.keys().map(String::as_str).collect();
         format!("service {service:?} is not in the spec (defined: {})", known.join(", "))

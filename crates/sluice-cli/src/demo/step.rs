@@ -127,12 +127,20 @@ impl StepResult {
     }
 }
 
-/// `{"ok": …, "steps": […]}`.
-pub fn to_json(steps: &[StepResult]) -> serde_json::Value {
-    serde_json::json!({
-        "ok": !steps.is_empty() && steps.iter().all(StepResult::ok),
-        "steps": steps,
-    })
+/// Whether every step ended as the story expects (and there was a story).
+pub fn all_ok(steps: &[StepResult]) -> bool {
+    !steps.is_empty() && steps.iter().all(StepResult::ok)
+}
+
+/// `{"ok": …, "steps": […]}`, fields in the documented order.
+pub fn to_json(steps: &[StepResult]) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        ok: bool,
+        steps: &'a [StepResult],
+    }
+    serde_json::to_string(&Out { ok: all_ok(steps), steps })
+        .unwrap_or_else(|e| format!("{{\"ok\":false,\"steps\":[],\"error\":{:?}}}", e.to_string()))
 }
 
 #[cfg(test)]
@@ -147,7 +155,9 @@ mod tests {
         s.targets_ever_on_release = Some(0);
         s.prod_targets_ever_on_bad = Some(0);
         s.judge(48);
-        let v = to_json(&[s]);
+        let text = to_json(&[s]);
+        assert!(text.starts_with(r#"{"ok":true,"steps":[{"name":"feature-file-2025-11-18","release":"#), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["ok"], true);
         let step = v["steps"][0].as_object().unwrap();
         let mut keys: Vec<&str> = step.keys().map(String::as_str).collect();
@@ -178,7 +188,8 @@ mod tests {
         assert!(!s.ok());
         let all = s.problems.join("; ");
         assert!(all.contains("caught in staging") && all.contains("no prod target"), "{all}");
-        assert_eq!(to_json(&[s])["ok"], false);
+        assert!(!all_ok(&[s]));
+        assert!(!all_ok(&[]));
 
         let mut good = StepResult::new("good-release", "v2-good", Expect::Completes);
         good.outcome = StepOutcome::Completed;

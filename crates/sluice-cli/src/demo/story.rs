@@ -189,7 +189,8 @@ async fn run_rejected(rig: &Rig, progress: &mut Progress, r: &mut StepResult) ->
         Err(ClientError::Api(e)) if e.code == ErrorCode::ValidationFailed => {
             r.outcome = StepOutcome::Rejected;
             r.stage_caught = Some("validation".into());
-            progress.say(&format!("  rejected at release create (HTTP 422 {}): {}", e.code, e.message));
+            let why = e.message.trim_end().replace('\n', "\n      ");
+            progress.say(&format!("  rejected at release create (HTTP 422 {}): {why}", e.code));
         }
         Err(e) => return Err(e).context("failed to create the release"),
         Ok(created) => {

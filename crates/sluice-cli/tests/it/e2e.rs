@@ -5,6 +5,6 @@
 mod bad_bundles;
 mod hooks;
 mod outage;
+mod refusals;
 mod restart;
 mod rig;
-mod refusals;

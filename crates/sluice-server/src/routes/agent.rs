@@ -42,7 +42,9 @@ pub async fn enroll(State(app): State<SharedApp>, JsonBody(req): JsonBody<Enroll
     };
     let record = app.store.enroll(&enrollment).await.map_err(|e| match e {
         StoreError::NotFound { .. } => HttpError::unauthorized("unknown enrollment token"),
-        StoreError::Conflict { found, .. } => HttpError::conflict(format!("the enrollment token cannot be used: {found}")),
+        StoreError::Conflict { found, .. } => {
+            HttpError::conflict(format!("the enrollment token cannot be used: {found}"))
+        }
         other => other.into(),
     })?;
     app.credentials.agent_credential_set(&record.id, credential_hash);
@@ -67,7 +69,9 @@ fn check_labels(what: &str, labels: &Labels) -> HttpResult<()> {
     if labels.len() > MAX_LABELS {
         return Err(HttpError::bad_request(format!("{what}: {} entries, more than {MAX_LABELS}", labels.len())));
     }
-    if let Some((k, _)) = labels.iter().find(|(k, v)| k.is_empty() || k.len() > MAX_LABEL_LEN || v.len() > MAX_LABEL_LEN) {
+    if let Some((k, _)) =
+        labels.iter().find(|(k, v)| k.is_empty() || k.len() > MAX_LABEL_LEN || v.len() > MAX_LABEL_LEN)
+    {
         return Err(HttpError::bad_request(format!(
             "{what}: key {k:?} or its value is empty or longer than {MAX_LABEL_LEN} bytes"
         )));

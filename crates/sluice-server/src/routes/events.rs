@@ -53,5 +53,13 @@ pub async fn list(
 }
 
 fn view(e: StoredEvent) -> EventView {
-    EventView { seq: e.seq.0, at: e.at, actor: e.actor, kind: e.kind, rollout: e.rollout, service: e.service, body: e.body }
+    EventView {
+        seq: e.seq.0,
+        at: e.at,
+        actor: e.actor,
+        kind: e.kind,
+        rollout: e.rollout,
+        service: e.service,
+        body: e.body,
+    }
 }

@@ -120,9 +120,10 @@ fn unpack_both(
         Some((id, pbytes)) => {
             let dest: PathBuf = dir.path().join("parent");
             let big = Limits { max_bundle_bytes: u64::MAX, ..*limits };
-            Some(verify_and_unpack(&pbytes, &id.0, &big, &dest).map_err(|e| {
-                HttpError::internal(&format!("unpack the known-good release {id}"), e)
-            })?)
+            Some(
+                verify_and_unpack(&pbytes, &id.0, &big, &dest)
+                    .map_err(|e| HttpError::internal(&format!("unpack the known-good release {id}"), e))?,
+            )
         }
         None => None,
     };

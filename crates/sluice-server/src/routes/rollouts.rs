@@ -52,14 +52,7 @@ pub async fn start(
         .driver
         .start(
             &app,
-            StartRequest {
-                service: &req.service,
-                release,
-                pipeline,
-                emergency: req.emergency,
-                reason,
-                seed: req.seed,
-            },
+            StartRequest { service: &req.service, release, pipeline, emergency: req.emergency, reason, seed: req.seed },
         )
         .await?;
     Ok(Json(view(&record, &app.fleet.read())))

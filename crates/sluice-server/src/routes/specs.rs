@@ -20,11 +20,14 @@ use crate::http_error::{HttpError, HttpResult};
 
 const DEFAULT_FILE: &str = "sluice.yaml";
 
-pub async fn apply(_: Admin, State(app): State<SharedApp>, JsonBody(req): JsonBody<ApplySpec>) -> HttpResult<Json<SpecApplied>> {
+pub async fn apply(
+    _: Admin,
+    State(app): State<SharedApp>,
+    JsonBody(req): JsonBody<ApplySpec>,
+) -> HttpResult<Json<SpecApplied>> {
     let file = req.file.as_deref().filter(|f| !f.is_empty()).unwrap_or(DEFAULT_FILE);
-    let spec: Spec = from_yaml(file, &req.text).map_err(|e| {
-        HttpError::bad_request(e.to_string()).with_details(json!({ "problems": [e.to_string()] }))
-    })?;
+    let spec: Spec = from_yaml(file, &req.text)
+        .map_err(|e| HttpError::bad_request(e.to_string()).with_details(json!({ "problems": [e.to_string()] })))?;
     let problems = check_spec(&spec, Some(&req.text));
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|p| format!("{file}:{p}")).collect();
@@ -36,7 +39,13 @@ pub async fn apply(_: Admin, State(app): State<SharedApp>, JsonBody(req): JsonBo
     if let Some(current) = app.spec.get()
         && current.text == req.text
     {
-        return Ok(Json(SpecApplied { version: current.version, changed: false, services, pipelines, warnings: vec![] }));
+        return Ok(Json(SpecApplied {
+            version: current.version,
+            changed: false,
+            services,
+            pipelines,
+            warnings: vec![],
+        }));
     }
     let parsed = serde_json::to_value(&spec).map_err(|e| HttpError::internal("encode the spec", e))?;
     let now = clock::now();

@@ -41,10 +41,9 @@ pub async fn list(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<Vec
                         desired: desired.as_ref().and_then(|d| d.services.get(name)).and_then(|d| d.release.clone()),
                         running: reported.and_then(|s| s.running.clone()),
                         known_good: reported.and_then(|s| s.known_good.clone()),
-                        last_failure: reported
-                            .and_then(|s| s.last_apply.as_ref())
-                            .filter(|a| !a.ok)
-                            .map(|a| a.reason.clone().or_else(|| a.detail.clone()).unwrap_or_else(|| "apply failed".into())),
+                        last_failure: reported.and_then(|s| s.last_apply.as_ref()).filter(|a| !a.ok).map(|a| {
+                            a.reason.clone().or_else(|| a.detail.clone()).unwrap_or_else(|| "apply failed".into())
+                        }),
                     }
                 })
                 .collect();

@@ -1,2 +1,12 @@
-//! Integration tests of the server: real HTTP on port 0, real SQLite in a temp dir.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+//! Integration tests: real servers on port 0 with real SQLite in temp dirs, driven through
+//! `sluice_api::Client`, with in-test fake agents.
+
+mod agents;
+mod auth;
+mod fake_agent;
+mod harness;
+mod releases;
+mod restart;
+mod rollouts;
+mod specs;

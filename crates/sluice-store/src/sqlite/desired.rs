@@ -107,9 +107,10 @@ pub(crate) async fn all(conn: &mut SqliteConnection) -> Result<Vec<DesiredState>
         index.insert(id.clone(), out.len());
         out.push(DesiredState { target: TargetId(id), version, services: Vec::new() });
     }
-    let rows = sqlx::query("SELECT target, service, release, rollout, updated_at FROM desired ORDER BY target, service")
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT target, service, release, rollout, updated_at FROM desired ORDER BY target, service")
+            .fetch_all(&mut *conn)
+            .await?;
     for row in &rows {
         let target = Cols::new(row, "desired state", "?").text("target")?;
         let c = Cols::new(row, "desired state", target.clone());

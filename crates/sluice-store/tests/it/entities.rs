@@ -251,6 +251,29 @@ async fn enrollment_tokens_are_spent_once() {
 }
 
 #[tokio::test]
+async fn enrollment_tokens_in_a_batch_are_all_created_or_none() {
+    let (_dir, store) = fixtures::open().await;
+    let token = |hash: &str| NewEnrollmentToken {
+        token_hash: hash.into(),
+        created_by: "admin".into(),
+        created_at: Millis(1),
+        expires_at: None,
+    };
+    store.create_enrollment_tokens(&[token("b-1"), token("b-2")]).await.unwrap();
+    assert_eq!(kinds(&store).await, [kind::ENROLLMENT_TOKEN_CREATED, kind::ENROLLMENT_TOKEN_CREATED]);
+    // A repeated hash refuses the whole batch.
+    let err = store.create_enrollment_tokens(&[token("b-3"), token("b-1")]).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(kinds(&store).await.len(), 2, "nothing of the refused batch stays");
+    let enrollment = Enrollment {
+        enrollment_token_hash: "b-3".into(),
+        target: fixtures::target("p1", "prod", 5),
+        credential_hash: "cred-p1".into(),
+    };
+    assert!(store.enroll(&enrollment).await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
 async fn the_admin_token_hash_is_set_once_then_only_replaced() {
     let (_dir, store) = fixtures::open().await;
     assert_eq!(store.admin_token_hash().await.unwrap(), None);

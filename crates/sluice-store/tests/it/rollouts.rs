@@ -77,6 +77,12 @@ async fn a_rollout_runs_to_completion_through_the_store() {
         assert_eq!(d.version, 1, "each target was moved once");
         assert_eq!(store.desired_version(t).await.unwrap(), 1);
     }
+    // The snapshot of every target agrees with the per-target reads.
+    let all = store.all_desired().await.unwrap();
+    assert_eq!(all.len(), targets.len());
+    for d in &all {
+        assert_eq!(d, &store.desired_for(&d.target).await.unwrap());
+    }
 
     let events = store.events_for_rollout("r1").await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();

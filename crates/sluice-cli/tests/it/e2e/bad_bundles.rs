@@ -36,25 +36,36 @@ pipelines:
           - threshold: { name: crashes, metric: crash_rate, max: 0, window: 10s, min_samples: 1 }
 "#;
 
-/// A gzip'd tar whose one entry is `../escaped`, written with raw header bytes (the `tar`
-/// crate refuses to build such a path).
+/// A gzip'd tar with a proper manifest first, then an entry `../escaped` (listed in the
+/// manifest too), written with raw header bytes (the `tar` crate refuses to build such a path).
 fn evil_bundle() -> Vec<u8> {
-    let mut header = tar::Header::new_gnu();
-    let name = b"../escaped";
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_size(4);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
+    let content = b"pwn\n";
+    let manifest = serde_json::json!({
+        "format": "sluice-bundle/1",
+        "files": [{"path": "../escaped", "size": 4, "sha256": hex_sha256(content)}],
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
     let mut tar_bytes = Vec::new();
-    tar_bytes.extend_from_slice(header.as_bytes());
-    let mut data = b"pwn\n".to_vec();
-    data.resize(512, 0);
-    tar_bytes.extend_from_slice(&data);
+    for (name, data) in [(&b"sluice-manifest.json"[..], &manifest[..]), (&b"../escaped"[..], &content[..])] {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar_bytes.extend_from_slice(header.as_bytes());
+        let mut padded = data.to_vec();
+        padded.resize(data.len().div_ceil(512) * 512, 0);
+        tar_bytes.extend_from_slice(&padded);
+    }
     tar_bytes.extend_from_slice(&[0u8; 1024]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar_bytes).unwrap();
     gz.finish().unwrap()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    sluice_agent::digest(bytes).trim_start_matches("sha256:").to_string()
 }
 
 /// A well-formed bundle bigger than 4096 bytes even compressed.
@@ -99,7 +110,8 @@ async fn wrong_digest_dotdot_paths_and_oversize_are_refused_by_the_agent_and_rep
     rig.wait_fleet_ready().await;
     let mut good = Vec::new();
     for service in ["corrupt", "dotdot", "big"] {
-        let v1 = rig.release(service, &[("app.conf", "good\n")]).await;
+        // Release ids are content addresses: each service gets its own content.
+        let v1 = rig.release(service, &[("app.conf", &format!("good for {service}\n"))]).await;
         let r = rig.start_rollout(service, &v1).await;
         assert_eq!(rig.wait_finished(&r.id, Duration::from_secs(30)).await.outcome, Some(Outcome::Completed));
         good.push(v1);

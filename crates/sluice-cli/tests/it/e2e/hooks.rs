@@ -35,7 +35,9 @@ pipelines:
 "#;
 
 async fn good_then_bad(rig: &Rig, service: &str, bad: &[(&str, &str)], reason: &str) {
-    let good = rig.release(service, &[("ok", ""), ("app.conf", "fine\n")]).await;
+    // Release ids are content addresses: each service gets its own content.
+    let fine = format!("fine for {service}\n");
+    let good = rig.release(service, &[("ok", ""), ("app.conf", &fine)]).await;
     let r = rig.start_rollout(service, &good).await;
     let done = rig.wait_finished(&r.id, Duration::from_secs(30)).await;
     assert_eq!(done.outcome, Some(Outcome::Completed), "{service}: {done:#?}");
@@ -69,5 +71,5 @@ async fn failing_check_never_switches_failing_reload_or_probe_switches_back() {
     rig.wait_fleet_ready().await;
     good_then_bad(&rig, "checked", &[("app.conf", "no ok file\n")], "check_failed").await;
     good_then_bad(&rig, "reloaded", &[("ok", ""), ("app.conf", "fail\n")], "reload_failed").await;
-    good_then_bad(&rig, "probed", &[("ok", ""), ("app.conf", "fail\n")], "probe_failed").await;
+    good_then_bad(&rig, "probed", &[("ok", ""), ("app.conf", "fail probe\n")], "probe_failed").await;
 }

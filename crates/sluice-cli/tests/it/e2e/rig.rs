@@ -184,7 +184,8 @@ impl Rig {
             .unwrap()
     }
 
-    /// Waits until the rollout satisfies `pred`.
+    /// Waits until the rollout satisfies `pred`; on timeout, fails with the rollout's last
+    /// state, its events and the tail of every log.
     pub async fn wait_rollout(
         &self,
         id: &str,
@@ -193,13 +194,40 @@ impl Rig {
         pred: impl Fn(&RolloutView) -> bool,
     ) -> RolloutView {
         let admin = self.admin();
-        let pred = &pred;
-        wait_for(what, within, || {
-            let admin = admin.clone();
-            let id = id.to_string();
-            async move { admin.rollout(&id).await.ok().filter(|v| pred(v)) }
-        })
-        .await
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last = None;
+        loop {
+            if let Ok(v) = admin.rollout(id).await {
+                if pred(&v) {
+                    return v;
+                }
+                last = Some(v);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let events = admin.events(0, 10_000, Some(id)).await.unwrap_or_default();
+        let mut logs = String::new();
+        for a in &self.agents {
+            let log = std::fs::read_to_string(a.dir.join("agent.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            logs.push_str(&format!("--- agent {} ---\n", a.id));
+            for l in tail.into_iter().rev() {
+                logs.push_str(l);
+                logs.push('\n');
+            }
+        }
+        let server_log = std::fs::read_to_string(self.data_dir().join("server.log")).unwrap_or_default();
+        let server_tail: Vec<&str> = server_log.lines().rev().take(20).collect();
+        panic!(
+            "timed out after {within:?} waiting for {what}\nlast state: {:?}\ngates: {:#?}\nevents: {:#?}\n{logs}--- server ---\n{}",
+            last.as_ref().map(|v| (&v.phase, v.rollout.position())),
+            last.as_ref().map(|v| &v.gates),
+            events.iter().map(|e| (&e.kind, &e.body)).collect::<Vec<_>>(),
+            server_tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
 
     /// Waits until the rollout has an outcome.

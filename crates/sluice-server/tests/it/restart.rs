@@ -1,0 +1,86 @@
+//! A server stopped in the middle of a bake and started again on the same data dir resumes the
+//! rollout at the same wave and completes it, and the event log has no duplicate and no gap.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sluice_core::engine::{Outcome, Phase};
+
+use crate::harness::{self, eventually, start_in};
+use crate::rollouts::{finished, fleet, start_req};
+
+/// How the first server stops.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// `shutdown().await`: in-flight work finishes.
+    Graceful,
+    /// Dropped: its tasks are aborted wherever they are, as in a crash.
+    Crash,
+}
+
+#[tokio::test]
+async fn a_rollout_resumes_after_a_graceful_restart_mid_bake() {
+    resumes_after(Stop::Graceful).await;
+}
+
+#[tokio::test]
+async fn a_rollout_resumes_after_a_crash_mid_bake() {
+    resumes_after(Stop::Crash).await;
+}
+
+async fn resumes_after(stop: Stop) {
+    let t = harness::with_spec().await;
+    let agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let started = t.admin.start_rollout(&start_req(&v1, Some("restart"))).await.unwrap();
+    let baking = eventually("the first prod wave to bake", Duration::from_secs(20), || async {
+        let v = t.admin.rollout(&started.id).await.unwrap();
+        matches!(v.rollout.phase, Phase::Baking { stage: 1, wave: 0, .. }).then_some(v)
+    })
+    .await;
+    assert!(baking.bake_ends_at.is_some());
+    let harness::TestServer { server, admin: _, dir } = t;
+    match stop {
+        Stop::Graceful => server.shutdown().await.unwrap(),
+        Stop::Crash => drop(server),
+    }
+
+    let (server, admin) = start_in(dir.path()).await;
+    let resumed = admin.rollout(&started.id).await.unwrap();
+    assert_eq!(resumed.rollout.position(), Some((1, 0)), "same stage and wave: {:?}", resumed.rollout.phase);
+    assert!(resumed.version >= baking.version);
+    for a in &agents {
+        a.retarget(&server.base_url());
+    }
+    let done = finished(&admin, &started.id, Duration::from_secs(30)).await;
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    for a in &agents {
+        assert_eq!(a.running("web").as_ref(), Some(&v1));
+    }
+
+    let all = admin.events(0, 10_000, None).await.unwrap();
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>(), "no gap in the log");
+    let mine: Vec<_> = all.iter().filter(|e| e.rollout.as_deref() == Some(started.id.as_str())).collect();
+    let mut seen = BTreeSet::new();
+    for e in &mine {
+        if matches!(
+            e.kind.as_str(),
+            "started" | "wave_started" | "wave_applied" | "wave_passed" | "stage_passed" | "finished"
+        ) {
+            let key = (e.kind.clone(), e.body["stage"].to_string(), e.body["wave"].to_string());
+            assert!(seen.insert(key.clone()), "duplicate event {key:?}");
+        }
+    }
+    let waves: Vec<(String, u64)> = mine
+        .iter()
+        .filter(|e| e.kind == "wave_started")
+        .map(|e| (e.body["stage"].as_str().unwrap().to_string(), e.body["wave"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(waves, vec![("staging".into(), 0), ("prod".into(), 0), ("prod".into(), 1)]);
+    for kind in ["wave_applied", "wave_passed"] {
+        assert_eq!(mine.iter().filter(|e| e.kind == kind).count(), 3, "{kind} once per wave");
+    }
+    assert_eq!(mine.iter().filter(|e| e.kind == "finished").count(), 1);
+    server.shutdown().await.unwrap();
+}

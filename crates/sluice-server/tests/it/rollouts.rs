@@ -1,0 +1,176 @@
+//! Rollouts driven end to end with fake agents: a healthy rollout completes and moves
+//! known-good; an unhealthy wave fails its gate and every touched target goes back to
+//! known-good; a second rollout of a busy service is a conflict.
+
+use std::time::Duration;
+
+use sluice_api::{Client, CommandKind, ErrorCode, RolloutCommand, RolloutView, StartRollout};
+use sluice_core::engine::Outcome;
+use sluice_core::release::ReleaseId;
+
+use crate::fake_agent::FakeAgent;
+use crate::harness::{self, all_events, eventually};
+
+pub fn start_req(release: &ReleaseId, pipeline: Option<&str>) -> StartRollout {
+    StartRollout {
+        service: "web".into(),
+        release: release.0.clone(),
+        pipeline: pipeline.map(str::to_string),
+        emergency: false,
+        reason: None,
+        seed: Some(7),
+    }
+}
+
+pub async fn finished(admin: &Client, id: &str, timeout: Duration) -> RolloutView {
+    eventually(&format!("rollout {id} to finish"), timeout, || async {
+        let v = admin.rollout(id).await.unwrap();
+        v.outcome.is_some().then_some(v)
+    })
+    .await
+}
+
+pub async fn fleet(admin: &Client) -> Vec<FakeAgent> {
+    vec![
+        FakeAgent::start(admin, "stg-1", &[("env", "staging")]).await,
+        FakeAgent::start(admin, "prod-1", &[("env", "prod")]).await,
+        FakeAgent::start(admin, "prod-2", &[("env", "prod")]).await,
+        FakeAgent::start(admin, "prod-3", &[("env", "prod")]).await,
+    ]
+}
+
+#[tokio::test]
+async fn a_healthy_rollout_completes_and_moves_known_good() {
+    let t = harness::with_spec().await;
+    let agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let started = t.admin.start_rollout(&start_req(&v1, None)).await.unwrap();
+    assert_eq!(started.known_good, None);
+    assert_eq!(started.stages.len(), 2);
+    assert_eq!(started.stages[0].targets, 1);
+    assert_eq!(started.stages[1].targets, 3);
+    assert_eq!(started.stages[1].waves.iter().map(|w| w.targets).collect::<Vec<_>>(), vec![1, 3]);
+    let done = finished(&t.admin, &started.id, Duration::from_secs(20)).await;
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    assert_eq!(done.phase, "completed");
+    assert_eq!(done.touched, 4);
+    assert!(done.stages.iter().all(|s| s.state == "passed"), "{:?}", done.stages);
+    assert_eq!(done.stages[1].waves[1].on_candidate, 3);
+    for a in &agents {
+        assert_eq!(a.running("web").as_ref(), Some(&v1), "{} runs v1", a.target);
+    }
+    // known-good moved: the next rollout starts from v1, and agents are told so.
+    let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release;
+    assert_eq!(v2.parent.as_ref(), Some(&v1), "a release's parent is the known-good one");
+    let next = t.admin.start_rollout(&start_req(&v2.id, Some("slow"))).await.unwrap();
+    assert_eq!(next.known_good.as_ref(), Some(&v1));
+    let events = t.admin.events(0, 10_000, Some(&started.id)).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"started"));
+    assert!(kinds.contains(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "wave_started").count(), 3, "{kinds:?}");
+    let all = t.admin.rollouts(false).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let active = t.admin.rollouts(true).await.unwrap();
+    assert_eq!(active.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec![next.id.as_str()]);
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unhealthy_wave_fails_its_gate_and_rolls_every_touched_target_back() {
+    let t = harness::with_spec().await;
+    let agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let first = t.admin.start_rollout(&start_req(&v1, None)).await.unwrap();
+    assert_eq!(finished(&t.admin, &first.id, Duration::from_secs(20)).await.outcome, Some(Outcome::Completed));
+
+    let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release.id;
+    for a in agents.iter().filter(|a| a.target.0.starts_with("prod")) {
+        a.set_bad(Some(v2.clone()));
+    }
+    let second = t.admin.start_rollout(&start_req(&v2, None)).await.unwrap();
+    let done = finished(&t.admin, &second.id, Duration::from_secs(20)).await;
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.rollout.phase);
+    assert_eq!(done.phase, "rolled back");
+    assert_eq!(done.touched, 2, "staging and the first prod wave were touched");
+    assert_eq!(done.stages[1].state, "failed");
+    assert_eq!(done.stages[1].waves[0].state, "rolled_back");
+    assert_eq!(done.stages[1].waves[1].state, "pending");
+    // Every touched target is desired on, and runs, known-good again.
+    let targets = eventually("every target runs v1 again", Duration::from_secs(10), || async {
+        let targets = t.admin.targets().await.unwrap();
+        targets.iter().all(|t| t.services.iter().all(|s| s.running.as_ref() == Some(&v1))).then_some(targets)
+    })
+    .await;
+    for target in &targets {
+        assert_eq!(target.services[0].desired.as_ref(), Some(&v1), "{}", target.id);
+    }
+    // What agents are told matches the store, version for version.
+    let store = sluice_store::SqliteStore::open(t.dir.path()).await.unwrap();
+    let stored = sluice_store::Store::all_desired(&store).await.unwrap();
+    assert_eq!(stored.len(), agents.len());
+    for a in &agents {
+        let told = t.admin.with_token(Some(a.credential.clone())).desired(None, Duration::ZERO).await.unwrap();
+        let truth = stored.iter().find(|d| d.target == a.target).unwrap();
+        assert_eq!(told.version, truth.version, "{}", a.target);
+        assert_eq!(told.services.len(), truth.services.len());
+        assert_eq!(told.services[0].release, truth.services[0].release);
+        assert_eq!(told.services[0].known_good.as_ref(), Some(&v1));
+    }
+    store.close().await;
+    let events = t.admin.events(0, 10_000, Some(&second.id)).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "gate" && e.body["eval"]["verdict"] == "fail"),
+        "a failing gate evaluation is in the log"
+    );
+    assert!(events.iter().any(|e| e.kind == "rollback_started"));
+    // The service is held: a new rollout is refused until a person clears the hold.
+    let v3 = t.admin.create_release("web", harness::web_bundle(3), "v3").await.unwrap().release.id;
+    assert_eq!(
+        t.admin.create_release("web", harness::web_bundle(3), "v3").await.unwrap().release.parent.as_ref(),
+        Some(&v1)
+    );
+    let err = t.admin.start_rollout(&start_req(&v3, None)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    assert!(err.to_string().contains("held"), "{err}");
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_rollout_of_a_busy_service_is_a_conflict_naming_the_first() {
+    let t = harness::with_spec().await;
+    let _agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release.id;
+    let first = t.admin.start_rollout(&start_req(&v1, Some("slow"))).await.unwrap();
+    let before = all_events(&t.admin).await.len();
+    let err = t.admin.start_rollout(&start_req(&v2, None)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    assert!(err.to_string().contains(&first.id), "{err}");
+    assert_eq!(t.admin.rollouts(false).await.unwrap().len(), 1);
+    // Commands: pause/resume, a rollback needs a reason, abort ends it.
+    let paused = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap();
+    assert_eq!(paused.phase, "paused");
+    let err = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    t.admin.command(&first.id, CommandKind::Resume, &RolloutCommand::default()).await.unwrap();
+    let err = t.admin.command(&first.id, CommandKind::Rollback, &RolloutCommand::default()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
+    let aborted = t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap();
+    assert_eq!(aborted.phase, "rolling back");
+    let done = finished(&t.admin, &first.id, Duration::from_secs(10)).await;
+    assert_eq!(done.outcome, Some(Outcome::Aborted));
+    assert!(all_events(&t.admin).await.len() > before);
+    // Aborting does not hold the service: the next rollout may start.
+    let err = t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    t.admin.start_rollout(&start_req(&v2, Some("slow"))).await.unwrap();
+    // Emergencies need a reason; unknown releases are 404.
+    let mut emergency = start_req(&v2, None);
+    emergency.emergency = true;
+    let err = t.admin.start_rollout(&emergency).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
+    let err = t.admin.start_rollout(&start_req(&ReleaseId::from("ffffffff"), None)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    t.server.shutdown().await.unwrap();
+}
