@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::agent::{DesiredView, Enroll, Enrolled, EnrollmentTokens, NewEnrollmentTokens, Report, ReportAck};
 use crate::error::{ApiError, ErrorCode};
 use crate::operator::{
-    ApplySpec, CommandKind, EventView, ReleaseCreated, ReleaseView, RolloutCommand, RolloutView, SpecApplied, SpecView,
-    StartRollout, TargetView,
+    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, RolloutCommand, RolloutView,
+    ServiceView, SpecApplied, SpecView, StartRollout, TargetView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +139,15 @@ impl Client {
 
     pub async fn list_releases(&self, service: &str) -> Result<Vec<ReleaseView>, ClientError> {
         self.get(&format!("/v1/services/{}/releases", segment(service))).await
+    }
+
+    pub async fn services(&self) -> Result<Vec<ServiceView>, ClientError> {
+        self.get("/v1/services").await
+    }
+
+    /// Clear the hold a failed rollout left on `service`.
+    pub async fn clear_hold(&self, service: &str, req: &ClearHold) -> Result<ServiceView, ClientError> {
+        self.post(&format!("/v1/services/{}/clear-hold", segment(service)), req).await
     }
 
     pub async fn start_rollout(&self, start: &StartRollout) -> Result<RolloutView, ClientError> {

@@ -199,3 +199,29 @@ pub struct EventView {
 
 /// Extra fields of a view keyed by name, for forwards-compatible output.
 pub type Extra = BTreeMap<String, Value>;
+
+/// A service's standing: its known-good release, the rollout in progress, and the hold a
+/// failed rollout left (new rollouts are refused until a person clears it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub service: String,
+    pub known_good: Option<ReleaseId>,
+    pub active: Option<String>,
+    pub hold: Option<HoldView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldView {
+    /// The release that failed.
+    pub release: ReleaseId,
+    pub rollout: String,
+    pub why: String,
+    pub at: Millis,
+}
+
+/// `POST /v1/services/{service}/clear-hold`: a person has looked at the failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearHold {
+    /// Why it is safe to ship again (recorded in the audit log).
+    pub reason: String,
+}

@@ -34,6 +34,9 @@ pub enum Command {
     /// Start, watch and steer rollouts.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// List services with their known-good release, active rollout and hold; clear a hold.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Approve a rollout waiting at a stage.
     Approve(ApproveArgs),
     /// List targets with their labels and what they run.
@@ -286,4 +289,28 @@ pub struct DemoEdgeArgs {
     /// Which ruleset it serves: managed or none.
     #[arg(long)]
     pub ruleset: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Every service: known-good release, rollout in progress, hold.
+    List(ServiceListArgs),
+    /// Clear the hold a failed rollout left, so the service can ship again.
+    ClearHold(ClearHoldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceListArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClearHoldArgs {
+    pub service: String,
+    /// Why it is safe to ship again (recorded in the audit log).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }

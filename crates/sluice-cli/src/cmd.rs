@@ -13,5 +13,6 @@ pub mod release_dir;
 pub mod rollout;
 pub mod schema;
 pub mod server;
+pub mod service;
 pub mod sim;
 pub mod targets;

@@ -92,8 +92,12 @@ pub async fn run(o: Options) -> u8 {
                 server.base_url(),
                 server.admin_token_path().display()
             );
-            eprintln!("  sluice targets; sluice rollout status; sluice events");
-            eprintln!("  sluice release create edge {}", rig.releases.join("v3-killswitch").display());
+            eprintln!("  sluice targets");
+            for st in steps.iter().filter(|st| st.rollout.is_some()) {
+                let id = st.rollout.as_deref().unwrap_or_default();
+                eprintln!("  sluice rollout status {id}; sluice events --rollout {id}    # {}", st.name);
+            }
+            eprintln!("  sluice release create edge {}", rig.releases.join("v4-features-doubled").display());
             eprintln!("logs: {}", rig.logs().display());
         }
         let _ = tokio::signal::ctrl_c().await;

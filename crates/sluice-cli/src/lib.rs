@@ -39,6 +39,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Apply(a) => cmd::apply::run(&a),
         Command::Release(c) => cmd::release::run(&c),
         Command::Rollout(c) => cmd::rollout::run(&c),
+        Command::Service(c) => cmd::service::run(&c),
         Command::Approve(a) => cmd::approve::run(&a),
         Command::Targets(a) => cmd::targets::run(&a),
         Command::Events(a) => cmd::events::run(&a),

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_core::engine::{Action, Command, PlanError, Rollout, StartOptions};
+use sluice_core::engine::{Action, Command, PlanError, Rollout, ServiceState, StartOptions};
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::PipelineSpec;
 use sluice_core::time::Millis;
@@ -147,6 +147,22 @@ impl Driver {
         tracing::info!(rollout = %record.rollout.id, service = %record.rollout.service, release = %record.rollout.release, "rollout started");
         self.wake();
         Ok(record)
+    }
+
+    /// Clear the hold a failed rollout left on `service` (serialized with starts and steps):
+    /// 409 when the service is not held.
+    pub async fn clear_hold(&self, app: &App, service: &str, reason: &str) -> HttpResult<ServiceState> {
+        let _state = self.state.lock().await;
+        let mut service_state = app.store.get_service_state(service).await?;
+        let Some(hold) = service_state.clear_hold() else {
+            return Err(HttpError::conflict(format!("service {service} is not held")));
+        };
+        let audit = sluice_store::Audit::new(ADMIN_ACTOR, clock::now())
+            .because(format!("cleared the hold of rollout {} ({}): {reason}", hold.rollout, hold.why));
+        app.store.put_service_state(service, &service_state, &audit).await?;
+        app.services.set(service, service_state.clone());
+        tracing::info!(service, rollout = %hold.rollout, "hold cleared");
+        Ok(service_state)
     }
 
     /// Carry out an operator's command on an active rollout: 404 for an unknown rollout, 409

@@ -8,6 +8,7 @@ mod enrollment;
 mod events;
 mod releases;
 mod rollouts;
+mod services;
 mod specs;
 mod targets;
 
@@ -23,6 +24,8 @@ pub fn router(app: SharedApp) -> Router {
         .route("/v1/specs", post(specs::apply))
         .route("/v1/specs/current", get(specs::current))
         .route("/v1/services/{service}/releases", post(releases::create).get(releases::list))
+        .route("/v1/services", get(services::list))
+        .route("/v1/services/{service}/clear-hold", post(services::clear_hold))
         .route("/v1/rollouts", post(rollouts::start).get(rollouts::list))
         .route("/v1/rollouts/{id}", get(rollouts::get))
         .route("/v1/rollouts/{id}/{command}", post(rollouts::command))

@@ -57,6 +57,9 @@ pub struct StepResult {
     /// Requests the load generator saw fail during the step, in prod and overall.
     #[serde(skip)]
     pub failed_requests: FailedRequests,
+    /// The step's rollout, if it got one.
+    #[serde(skip)]
+    pub rollout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +81,7 @@ impl StepResult {
             expect,
             problems: Vec::new(),
             failed_requests: FailedRequests::default(),
+            rollout: None,
         }
     }
 

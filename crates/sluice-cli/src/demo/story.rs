@@ -121,6 +121,7 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
         .await
         .context("failed to start the rollout")?;
     progress.say(&format!("  rollout {}", view.id));
+    r.rollout = Some(view.id.clone());
     let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
     r.outcome = match done.outcome {
         Some(Outcome::Completed) => StepOutcome::Completed,

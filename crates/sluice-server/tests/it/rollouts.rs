@@ -133,6 +133,20 @@ async fn an_unhealthy_wave_fails_its_gate_and_rolls_every_touched_target_back() 
     let err = t.admin.start_rollout(&start_req(&v3, None)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
     assert!(err.to_string().contains("held"), "{err}");
+    // Clearing the hold needs a reason, is audited, and lets the next rollout start.
+    let services = t.admin.services().await.unwrap();
+    let web = services.iter().find(|s| s.service == "web").unwrap();
+    assert_eq!(web.hold.as_ref().map(|h| h.rollout.as_str()), Some(second.id.as_str()));
+    let empty = t.admin.clear_hold("web", &sluice_api::ClearHold { reason: " ".into() }).await.unwrap_err();
+    assert_eq!(empty.code(), Some(ErrorCode::BadRequest), "{empty}");
+    let cleared =
+        t.admin.clear_hold("web", &sluice_api::ClearHold { reason: "bad route fixed in v3".into() }).await.unwrap();
+    assert!(cleared.hold.is_none() && cleared.known_good.as_ref() == Some(&v1));
+    let again = t.admin.clear_hold("web", &sluice_api::ClearHold { reason: "twice".into() }).await.unwrap_err();
+    assert_eq!(again.code(), Some(ErrorCode::Conflict), "{again}");
+    let log = t.admin.events(0, 10_000, None).await.unwrap();
+    assert!(log.iter().any(|e| e.body.to_string().contains("bad route fixed in v3")), "the reason is audited");
+    t.admin.start_rollout(&start_req(&v3, None)).await.unwrap();
     t.server.shutdown().await.unwrap();
 }
 

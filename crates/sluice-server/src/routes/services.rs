@@ -1,0 +1,48 @@
+//! `/v1/services`: each service's standing (known-good, active rollout, hold), and clearing the
+//! hold a failed rollout left — the deliberate human step before the service ships again.
+
+use axum::Json;
+use axum::extract::State;
+use sluice_api::{ClearHold, HoldView, ServiceView};
+use sluice_core::engine::ServiceState;
+
+use crate::app::SharedApp;
+use crate::auth::Admin;
+use crate::body::{JsonBody, PathParams};
+use crate::http_error::{HttpError, HttpResult};
+
+pub async fn list(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<Vec<ServiceView>>> {
+    let mut states = app.store.list_service_states().await?;
+    // Services of the spec that never had a rollout are listed too.
+    if let Some(spec) = app.spec.get() {
+        for name in spec.spec.services.keys() {
+            if !states.iter().any(|(n, _)| n == name) {
+                states.push((name.clone(), ServiceState::default()));
+            }
+        }
+    }
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Json(states.into_iter().map(|(name, state)| view(name, state)).collect()))
+}
+
+pub async fn clear_hold(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(service): PathParams<String>,
+    JsonBody(req): JsonBody<ClearHold>,
+) -> HttpResult<Json<ServiceView>> {
+    if req.reason.trim().is_empty() {
+        return Err(HttpError::bad_request("clearing a hold needs a reason (`reason`)"));
+    }
+    let state = app.driver.clear_hold(&app, &service, req.reason.trim()).await?;
+    Ok(Json(view(service, state)))
+}
+
+fn view(service: String, state: ServiceState) -> ServiceView {
+    ServiceView {
+        service,
+        known_good: state.known_good,
+        active: state.active,
+        hold: state.hold.map(|h| HoldView { release: h.release, rollout: h.rollout, why: h.why, at: h.at }),
+    }
+}
