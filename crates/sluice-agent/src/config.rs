@@ -14,6 +14,7 @@
 //!                                      # (a fact given here wins over a discovered one)
 //! report_interval: 5s                  # default 5s, at least 1s; the server's wish wins
 //! keep_releases: 5                     # releases kept besides current/previous/known-good
+//! metrics_listen: 127.0.0.1:9464       # optional: the agent's own /metrics (port 0: any port)
 //! services:
 //!   edge:                              # a service name from the server's spec
 //!     path: /srv/edge                  # default <state_dir>/services/<name>;
@@ -27,6 +28,9 @@
 //!       requests: edge_requests_total  # a counter, summed over its series
 //!       errors: {metric: edge_requests_total, label: code, matches: "5.."}
 //!       latency: edge_request_duration_seconds   # a histogram: p50/p99 of the interval
+//!     probes:                          # optional: synthetic GET traffic (see `health`)
+//!       - {url: "http://127.0.0.1:8080/", rate: 10/s, timeout: 1s}
+//!     command: {run: "edge-queue-depth", every: 5s, timeout: 2s, metric: queue_depth}
 //! ```
 //!
 //! `errors.matches` is a regular expression matched against the whole label value, like
@@ -36,6 +40,7 @@
 //! are relative to the directory of the config file when read with [`AgentConfig::load`].
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -44,6 +49,10 @@ use sluice_core::spec::HealthProbe;
 use sluice_core::spec::locate::{Seg, locate, render};
 use sluice_core::spec::parse::{YamlError, from_yaml};
 use sluice_core::time::Dur;
+
+mod health;
+
+pub use health::{CommandConfig, MAX_PROBE_RATE_PER_SEC, ProbeConfig, Rate};
 
 /// The whole configuration file.
 #[derive(Clone, PartialEq, Deserialize)]
@@ -69,6 +78,10 @@ pub struct AgentConfig {
     pub keep_releases: usize,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceConfig>,
+    /// Where the agent serves its own Prometheus `/metrics` (port 0: any free port; the bound
+    /// address is logged and written to `<state_dir>/metrics.addr`). `None`: not served.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -85,6 +98,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("report_interval", &self.report_interval)
             .field("keep_releases", &self.keep_releases)
             .field("services", &self.services)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -115,6 +129,12 @@ pub struct ServiceConfig {
     pub health: Option<HealthProbe>,
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// Synthetic HTTP probes (see [`health`]).
+    #[serde(default)]
+    pub probes: Vec<ProbeConfig>,
+    /// A command whose output is a health figure (see [`health`]).
+    #[serde(default)]
+    pub command: Option<CommandConfig>,
 }
 
 /// Where a service's Prometheus metrics are and which of them mean what.
@@ -280,6 +300,16 @@ impl AgentConfig {
             }
             if let Some((rest, why)) = service.metrics.as_ref().and_then(metrics_problem) {
                 return Some((at(&[&["metrics"], rest].concat()), why));
+            }
+            for (i, probe) in service.probes.iter().enumerate() {
+                if let Some((field, why)) = probe.problem() {
+                    let mut path = at(&["probes"]);
+                    path.extend([Seg::Index(i), key(field)]);
+                    return Some((path, why));
+                }
+            }
+            if let Some((field, why)) = service.command.as_ref().and_then(CommandConfig::problem) {
+                return Some((at(&["command", field]), why));
             }
         }
         None

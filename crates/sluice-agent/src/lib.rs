@@ -14,11 +14,13 @@
 //! The agent runtime ([`runtime::run`], `sluice agent`) talks to the server: enrollment and
 //! the saved [`credential`], long-polled desired state decided by the pure [`runtime::plan`],
 //! and reports whose health samples come from the service's Prometheus endpoint ([`scrape`],
-//! [`histogram`], [`sampler`]). Configuration: [`config`].
+//! [`histogram`], [`sampler`]), synthetic HTTP probes ([`synthetic`]) and a command
+//! ([`command_source`]). The agent's own metrics: [`telemetry`]. Configuration: [`config`].
 
 pub mod backoff;
 pub mod bundle;
 pub mod clock;
+pub mod command_source;
 pub mod config;
 pub mod credential;
 mod durable;
@@ -36,6 +38,10 @@ pub mod runtime;
 pub mod sampler;
 pub mod scrape;
 pub mod state;
+pub mod synthetic;
+pub mod telemetry;
+#[cfg(test)]
+mod test_server;
 pub mod unpack;
 
 pub use bundle::{BundleCompression, BundleError, Limits, digest, pack, pack_with};

@@ -4,7 +4,9 @@
 //!
 //! Two loops share one task: the poller (`poller.rs`: long-poll, decide with the pure
 //! [`plan`], apply on the blocking pool) and the reporter (`reporter.rs`: scrape, sample,
-//! report every interval and at once after each apply or rollback). Idle, both wait on a
+//! report every interval and at once after each apply or rollback). Beside them run the health
+//! sources on their own timers (`sources.rs`: synthetic probes, a command) and, with
+//! `metrics_listen`, the agent's own `/metrics` (`exporter.rs`). Idle, all wait on a
 //! socket or a timer: no CPU, no threads beyond the runtime's. When the server is unreachable
 //! the node keeps serving what is applied and retries with jittered exponential backoff
 //! (250 ms to 5 s). Nothing is ever applied that the server did not name.
@@ -25,13 +27,17 @@
 //! ([`AgentConfig::service_dir`]: the configured `path`, else `<state_dir>/services/<name>`)
 //! holding `current -> releases/<hex>`, `releases/` and `state.json`.
 
+mod exporter;
 mod link;
 pub mod plan;
 mod poller;
 mod reporter;
 mod scraper;
 mod session;
+mod sources;
 mod stop;
+
+pub use exporter::ADDR_FILE as METRICS_ADDR_FILE;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -43,15 +49,18 @@ use std::time::Duration;
 use sluice_api::{ApplyReport, ClientError};
 use sluice_core::release::{ReleaseId, TargetId};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
 use crate::facts;
 use crate::outcome::ApplyError;
 use crate::releases::{ReleaseStore, StoreConfig};
+use crate::telemetry::Telemetry;
 use poller::Poller;
 use reporter::Reporter;
 use session::Session;
+use sources::Sources;
 use stop::Stop;
 
 /// How long one long-poll for desired state waits on the server.
@@ -90,12 +99,25 @@ pub enum AgentError {
     Client(#[source] ClientError),
     #[error("cannot make an HTTP client: {0}")]
     Http(#[source] reqwest::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl AgentError {
-    /// True when the configuration (or the state it points at) must change: a usage error.
+    /// True when the configuration (or the state it points at) must change: a usage error
+    /// (`metrics_listen` that cannot be bound included).
     pub fn is_config(&self) -> bool {
-        matches!(self, AgentError::NoId | AgentError::NotEnrolled { .. } | AgentError::CredentialMismatch { .. })
+        matches!(
+            self,
+            AgentError::NoId
+                | AgentError::NotEnrolled { .. }
+                | AgentError::CredentialMismatch { .. }
+                | AgentError::MetricsListen { .. }
+        )
     }
 }
 
@@ -145,6 +167,20 @@ pub async fn run_with(
             .map_err(|e| AgentError::Store { service: name.clone(), source: Box::new(e) })?;
         stores.insert(name.clone(), store);
     }
+    let telemetry = Arc::new(Telemetry::new(&target.0, options.clock.clone()));
+    for (name, store) in &stores {
+        telemetry.running(name, store.state().current.as_ref());
+    }
+    // Health sources and the metrics endpoint run from the start, enrolled or not; dropping
+    // these sets (any return from here) stops them.
+    let mut background = JoinSet::new();
+    if let Some(addr) = config.metrics_listen {
+        let (listener, _) = exporter::bind(addr, &config.state_dir)
+            .await
+            .map_err(|source| AgentError::MetricsListen { addr, source })?;
+        background.spawn(exporter::serve(listener, telemetry.clone()));
+    }
+    let (sources, health) = Sources::start(&config, &telemetry).map_err(AgentError::Http)?;
     let seed = options.clock.now().0 ^ (u64::from(std::process::id()) << 32);
     let facts = facts::gather(&config.facts);
     tracing::info!(target = %target, server = %config.server, services = stores.len(), "sluice agent starting");
@@ -175,10 +211,11 @@ pub async fn run_with(
         default_interval_ms: config.report_interval.0,
         poll_now: Notify::new(),
         report_now: Notify::new(),
+        telemetry,
     });
     let stores = stores.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let poller = Poller::new(shared.clone(), config.clone(), store_config, options.long_poll, stores, seed);
-    let reporter = Reporter::new(shared.clone(), &config, seed.rotate_left(17))?;
+    let reporter = Reporter::new(shared.clone(), &config, health, seed.rotate_left(17))?;
     let loops = async {
         tokio::join!(poller.run(stop.clone()), reporter.run(stop.clone()));
     };
@@ -191,6 +228,9 @@ pub async fn run_with(
             loops.await;
         }
     }
+    // Stopped for good before returning (the listener's port is free again).
+    background.shutdown().await;
+    sources.shutdown().await;
     tracing::info!("sluice agent stopped");
     Ok(())
 }
@@ -244,6 +284,8 @@ pub(crate) struct Shared {
     pub(crate) poll_now: Notify,
     /// Wakes the reporter (an apply or rollback finished).
     pub(crate) report_now: Notify,
+    /// The agent's own metrics.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl Shared {
@@ -263,6 +305,9 @@ impl Shared {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod health_tests;
 
 #[cfg(test)]
 mod tests {
@@ -333,6 +378,7 @@ mod tests {
             default_interval_ms: 5000,
             poll_now: Notify::new(),
             report_now: Notify::new(),
+            telemetry: Arc::new(Telemetry::new("t1", Arc::new(SystemClock))),
         };
         shared.set_interval(2000);
         assert_eq!(shared.interval(), Duration::from_secs(2));

@@ -26,6 +26,15 @@ pub mod traffic;
 pub mod wait;
 
 use crate::exit;
+
+/// A line on stderr that never panics: after SIGHUP the terminal may be gone, and stopping the
+/// fleet matters more than saying so.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use progress::Progress;
 use rig::Rig;
 
@@ -45,34 +54,34 @@ pub async fn run(o: Options) -> u8 {
     let mut progress = Progress::new(o.json);
     let built = tokio::select! {
         r = Rig::build(o.keep, &progress) => r,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: stopping the demo");
+        _ = stop_requested() => {
+            note!("interrupted: stopping the demo");
             return exit::ROLLED_BACK;
         }
     };
     let rig = match built {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: the demo could not start: {e:#}");
+            note!("error: the demo could not start: {e:#}");
             print_json(o, &[]);
             return exit::INTERNAL;
         }
     };
     let told = tokio::select! {
         r = tell(&rig, &mut progress) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = stop_requested() => None,
     };
     let steps = match told {
         Some(Ok(steps)) => steps,
         Some(Err(e)) => {
-            eprintln!("error: the demo's setup failed: {e:#}");
-            eprintln!("logs: {}", rig.logs().display());
+            note!("error: the demo's setup failed: {e:#}");
+            note!("logs: {}", rig.logs().display());
             print_json(o, &[]);
             rig.stop().await;
             return exit::INTERNAL;
         }
         None => {
-            eprintln!("interrupted: stopping the fleet");
+            note!("interrupted: stopping the fleet");
             rig.stop().await;
             return exit::ROLLED_BACK;
         }
@@ -86,28 +95,48 @@ pub async fn run(o: Options) -> u8 {
     }
     if !o.once {
         if let Some(server) = &rig.server {
-            eprintln!("\nThe fleet stays up (traffic keeps flowing) until Ctrl-C. Try:");
-            eprintln!(
+            note!("\nThe fleet stays up (traffic keeps flowing) until Ctrl-C. Try:");
+            note!(
                 "  export SLUICE_SERVER={} SLUICE_TOKEN_FILE={}",
                 server.base_url(),
                 server.admin_token_path().display()
             );
-            eprintln!("  sluice targets");
+            note!("  sluice targets");
             for st in steps.iter().filter(|st| st.rollout.is_some()) {
                 let id = st.rollout.as_deref().unwrap_or_default();
-                eprintln!("  sluice rollout status {id}; sluice events --rollout {id}    # {}", st.name);
+                note!("  sluice rollout status {id}; sluice events --rollout {id}    # {}", st.name);
             }
-            eprintln!("  sluice release create edge {}", rig.releases.join("v4-features-doubled").display());
-            eprintln!("logs: {}", rig.logs().display());
+            note!("  sluice release create edge {}", rig.releases.join("v4-features-doubled").display());
+            note!("logs: {}", rig.logs().display());
         }
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("stopping the fleet");
+        stop_requested().await;
+        note!("stopping the fleet");
     }
     if rig.kept() {
-        eprintln!("demo directory kept: {}", rig.dir.display());
+        note!("demo directory kept: {}", rig.dir.display());
     }
     rig.stop().await;
     if ok { exit::OK } else { exit::ROLLED_BACK }
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP (a closed terminal): every one stops the demo in order, so no
+/// child outlives it. (Only SIGKILL cannot be handled: the edges then exit as their stdin
+/// closes, the agents keep running; see `children`.)
+async fn stop_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    match (term, hup) {
+        (Ok(mut term), Ok(mut hup)) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn tell(rig: &Rig, progress: &mut Progress) -> anyhow::Result<Vec<step::StepResult>> {

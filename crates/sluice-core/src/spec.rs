@@ -8,6 +8,7 @@ pub mod locate;
 pub mod parse;
 pub mod pipeline;
 pub mod service;
+pub mod source;
 pub mod wave;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ pub use gate::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Worse};
 pub use parse::{SpecError, parse_spec};
 pub use pipeline::{CoverageMode, CoverageSpec, EmergencyProfile, PipelineSpec, StageSpec};
 pub use service::{HealthProbe, Hooks, ServiceSpec};
+pub use source::{HealthSource, PrometheusSource};
 pub use wave::WaveSize;
 
 /// The whole `sluice.yaml`: the services sluice manages and the pipelines their releases move

@@ -1,6 +1,7 @@
 //! The state every handler and the driver share: the store (the truth) and the in-memory
 //! mirrors that keep hot paths off it (credentials, the current spec, service standings, the
-//! desired-state board, the fleet's reports, hot bundles), the driver, and the shutdown signal.
+//! desired-state board, the fleet's reports, hot bundles, health sources' standing), the
+//! driver, the server's metrics, and the shutdown signal.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use crate::current_spec::CurrentSpec;
 use crate::desired::DesiredBoard;
 use crate::driver::Driver;
 use crate::fleet::Fleet;
+use crate::metrics::Metrics;
 use crate::service_states::ServiceStates;
+use crate::source_status::SourceStatus;
 
 #[derive(Debug)]
 pub struct App {
@@ -28,6 +31,10 @@ pub struct App {
     pub fleet: Fleet,
     pub bundles: BundleCache,
     pub driver: Driver,
+    /// The latest read of each gate health source the poller reads.
+    pub source_status: SourceStatus,
+    /// The server's own metrics (`/metrics`).
+    pub metrics: Metrics,
     /// Becomes true when the server shuts down: long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
     /// Where uploaded bundles are unpacked for validation (`<data_dir>/tmp`).

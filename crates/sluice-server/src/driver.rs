@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_core::engine::{Action, Command, PlanError, Rollout, ServiceState, StartOptions};
+use sluice_core::engine::{Action, Command, Phase, PlanError, Rollout, ServiceState, StartOptions};
 use sluice_core::release::ReleaseId;
-use sluice_core::spec::PipelineSpec;
+use sluice_core::spec::{GateSpec, PipelineSpec};
 use sluice_core::time::Millis;
-use sluice_store::{RolloutFilter, RolloutRecord, Store, StoreError, Transition, split_actions};
+use sluice_store::{DesiredChange, RolloutFilter, RolloutRecord, Store, StoreError, Transition, split_actions};
 use tokio::sync::{Mutex, Notify};
 
 use crate::app::{App, SharedApp};
@@ -56,6 +56,23 @@ pub struct Driver {
     wake: Notify,
 }
 
+/// A gate with a health source that an active rollout is judging.
+#[derive(Debug, Clone)]
+pub struct SourcedGate {
+    pub rollout: String,
+    pub service: String,
+    pub gate: GateSpec,
+}
+
+/// The stage whose gates judge (or are about to judge) a wave in this phase.
+fn judged_stage(phase: &Phase) -> Option<usize> {
+    match phase {
+        Phase::Applying { stage, .. } | Phase::Baking { stage, .. } => Some(*stage),
+        Phase::Paused { resume_to, .. } => judged_stage(resume_to),
+        _ => None,
+    }
+}
+
 /// How a rollout is to start.
 #[derive(Debug)]
 pub struct StartRequest<'a> {
@@ -87,6 +104,31 @@ impl Driver {
     /// The in-memory state of an active rollout (fresher gate evaluations than the store's).
     pub async fn active(&self, id: &str) -> Option<RolloutRecord> {
         self.state.lock().await.active.get(id).filter(|a| !a.stale).map(|a| a.record.clone())
+    }
+
+    /// The gates with a health source of the stage each active rollout is applying or baking
+    /// (also while paused: a paused wave is still judged).
+    pub async fn sourced_gates(&self) -> Vec<SourcedGate> {
+        let state = self.state.lock().await;
+        let mut out = Vec::new();
+        for a in state.active.values().filter(|a| !a.stale) {
+            let r = &a.record.rollout;
+            let Some(stage) = judged_stage(&r.phase).and_then(|i| r.plan.stages.get(i)) else { continue };
+            for g in stage.gates.iter().filter(|g| g.source().is_some()) {
+                out.push(SourcedGate { rollout: r.id.clone(), service: r.service.clone(), gate: g.clone() });
+            }
+        }
+        out
+    }
+
+    /// Active rollouts by phase name (for `/metrics`).
+    pub async fn phases(&self) -> std::collections::HashMap<&'static str, i64> {
+        let state = self.state.lock().await;
+        let mut out = std::collections::HashMap::new();
+        for a in state.active.values() {
+            *out.entry(a.record.rollout.phase_name()).or_insert(0) += 1;
+        }
+        out
     }
 
     /// Start a rollout: refused (409) while the service has an active rollout or a hold.
@@ -136,9 +178,11 @@ impl Driver {
             actor: ADMIN_ACTOR,
             at: now,
         };
+        let began = tokio::time::Instant::now();
         let committed = app.store.create_rollout(&transition).await?;
+        app.metrics.committed(&actions, began.elapsed());
         app.services.set(req.service, service_state);
-        app.desired.apply(req.service, &id, &desired);
+        mirror_desired(app, req.service, &id, &desired);
         let record = RolloutRecord { rollout, version: committed.version, created_at: now, updated_at: now };
         if !record.rollout.is_finished() {
             state.active.insert(id, Active { record: record.clone(), stale: false });
@@ -250,7 +294,8 @@ async fn step_all(app: &App, state: &mut Rollouts) {
         let since = rollout.started_at;
         let actions = {
             let fleet = app.fleet.read();
-            let obs = ServiceObservations { fleet: &fleet, service: &service, since };
+            let sources = app.source_status.read();
+            let obs = ServiceObservations { fleet: &fleet, sources: &sources, service: &service, since };
             rollout.step(now, &obs)
         };
         if actions.is_empty() && rollout.phase == before {
@@ -295,14 +340,28 @@ async fn commit(
         actor,
         at: now,
     };
+    let began = tokio::time::Instant::now();
     let committed = app.store.commit_transition(record.version, &transition).await?;
+    app.metrics.committed(actions, began.elapsed());
     record.version = committed.version;
     record.updated_at = now;
-    app.desired.apply(&record.rollout.service, &record.rollout.id, &desired);
+    mirror_desired(app, &record.rollout.service, &record.rollout.id, &desired);
     if let Some(ss) = service_state {
         app.services.set(&record.rollout.service, ss);
     }
     Ok(())
+}
+
+/// Mirror committed desired changes on the board (waking long-polls), and start timing their
+/// propagation.
+fn mirror_desired(app: &App, service: &str, rollout: &str, desired: &[DesiredChange]) {
+    let changed = app.desired.apply(service, rollout, desired);
+    if changed.is_empty() {
+        return;
+    }
+    let at = clock::now();
+    let moved = desired.iter().filter(|c| changed.contains(&c.target)).map(|c| (&c.target, c.release.clone()));
+    app.metrics.desired_changed(service, moved, at);
 }
 
 async fn reload(store: &dyn Store, active: &mut Active) -> Result<(), StoreError> {

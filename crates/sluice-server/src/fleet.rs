@@ -45,6 +45,9 @@ pub struct ServiceLive {
     pub failures: BTreeMap<ReleaseId, Failure>,
     /// Health samples stamped with the server's receive time, oldest first.
     pub samples: VecDeque<Sample>,
+    /// Samples the server fetched from gates' health sources (by `HealthSource::key`),
+    /// stamped with the time the answer arrived, oldest first.
+    pub sourced: BTreeMap<String, VecDeque<Sample>>,
 }
 
 /// One target.
@@ -72,6 +75,32 @@ impl TargetLive {
 
 /// Every target by id.
 pub type FleetMap = HashMap<TargetId, TargetLive>;
+
+/// What a report changed that the server acts on beyond the fleet itself.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// What to write to the store (facts changed, or the stored last-seen time is stale).
+    pub upsert: Option<TargetUpsert>,
+    /// The reasons of apply failures first received with this report.
+    pub new_failures: Vec<String>,
+}
+
+/// One value a health source gave for one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcedValue {
+    pub target: TargetId,
+    pub value: f64,
+}
+
+/// What [`Fleet::record_sourced`] did with a source's values.
+#[derive(Debug, Default, PartialEq)]
+pub struct SourcedOutcome {
+    pub added: usize,
+    /// Values that were NaN or infinite.
+    pub not_finite: usize,
+    /// Targets not in the fleet.
+    pub unknown: Vec<TargetId>,
+}
 
 #[derive(Debug, Default)]
 pub struct Fleet {
@@ -118,9 +147,9 @@ impl Fleet {
     }
 
     /// Take `target`'s report received at `now`. Returns what to write to the store, if
-    /// anything (facts changed, or the stored last-seen time is stale). Refuses the whole
-    /// report, changing nothing, if it is malformed.
-    pub fn record(&self, target: &TargetId, report: &Report, now: Millis) -> Result<Option<TargetUpsert>, ReportError> {
+    /// anything (facts changed, or the stored last-seen time is stale), and the apply failures
+    /// it brought. Refuses the whole report, changing nothing, if it is malformed.
+    pub fn record(&self, target: &TargetId, report: &Report, now: Millis) -> Result<Recorded, ReportError> {
         if report.services.len() > MAX_SERVICES_PER_REPORT {
             return Err(ReportError::TooManyServices(report.services.len()));
         }
@@ -136,12 +165,15 @@ impl Fleet {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let t = map.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
         t.last_seen = t.last_seen.max(now);
+        let mut recorded = Recorded::default();
         for s in &report.services {
             let live = t.services.entry(s.service.clone()).or_default();
             live.running = s.running.clone();
             live.known_good = s.known_good.clone();
-            if let Some(apply) = &s.last_apply {
-                take_apply(live, apply, now);
+            if let Some(apply) = &s.last_apply
+                && let Some(reason) = take_apply(live, apply, now)
+            {
+                recorded.new_failures.push(reason);
             }
             if let Some(sample) = &s.sample {
                 let mut sample = sample.clone();
@@ -160,18 +192,70 @@ impl Fleet {
         }
         if facts_changed || now.since(t.stored_seen) >= STORE_SEEN_EVERY {
             t.stored_seen = now;
-            return Ok(Some(TargetUpsert {
+            recorded.upsert = Some(TargetUpsert {
                 id: target.clone(),
                 labels: t.labels.clone(),
                 facts: t.facts.clone(),
                 seen_at: now,
-            }));
+            });
         }
-        Ok(None)
+        Ok(recorded)
+    }
+
+    /// Add one sample per value that `source` gave for `service` at `now`: the release is the
+    /// one the target reports running, `metrics[m]` the value for each of `metrics`. Values
+    /// for targets not in the fleet, and values that are not finite, add nothing.
+    pub fn record_sourced(
+        &self,
+        service: &str,
+        source_key: &str,
+        metrics: &[String],
+        values: &[SourcedValue],
+        now: Millis,
+    ) -> SourcedOutcome {
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let mut out = SourcedOutcome::default();
+        for v in values {
+            let Some(t) = map.get_mut(&v.target) else {
+                out.unknown.push(v.target.clone());
+                continue;
+            };
+            if !v.value.is_finite() {
+                out.not_finite += 1;
+                continue;
+            }
+            let live = t.services.entry(service.to_string()).or_default();
+            let sample = Sample {
+                at: now,
+                release: live.running.clone(),
+                metrics: metrics.iter().map(|m| (m.clone(), v.value)).collect(),
+                ..Sample::default()
+            };
+            let ring = live.sourced.entry(source_key.to_string()).or_default();
+            ring.push_back(sample);
+            let oldest = now.saturating_sub(SAMPLE_RETENTION);
+            while ring.front().is_some_and(|s| s.at <= oldest) || ring.len() > MAX_SAMPLES {
+                ring.pop_front();
+            }
+            out.added += 1;
+        }
+        out
+    }
+
+    /// Forget the samples of a source nobody reads any more.
+    pub fn drop_sourced(&self, service: &str, source_key: &str) {
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        for t in map.values_mut() {
+            if let Some(live) = t.services.get_mut(service) {
+                live.sourced.remove(source_key);
+            }
+        }
     }
 }
 
-fn take_apply(live: &mut ServiceLive, apply: &ApplyReport, now: Millis) {
+/// Take an apply report; the reason of a failure not seen before, if it is one.
+fn take_apply(live: &mut ServiceLive, apply: &ApplyReport, now: Millis) -> Option<String> {
+    let mut new_failure = None;
     if let Some(release) = &apply.release {
         if apply.ok {
             live.failures.remove(release);
@@ -184,9 +268,11 @@ fn take_apply(live: &mut ServiceLive, apply: &ApplyReport, now: Millis) {
             };
             let same = live.failures.get(release).is_some_and(|f| f.apply_at == apply.at);
             if !same {
+                new_failure = Some(apply.reason.clone().unwrap_or_else(|| "unknown".to_string()));
                 live.failures.insert(release.clone(), Failure { reason, apply_at: apply.at, received: now });
             }
         }
     }
     live.last_apply = Some(apply.clone());
+    new_failure
 }

@@ -2,7 +2,9 @@
 //! agents, bearer-token auth, size limits), the agent protocol (enrollment, desired-state
 //! long-polls, reports, bundle downloads) and the rollout driver that steps
 //! `sluice_core::engine` rollouts with what agents report and persists every transition in
-//! `sluice_store` before acting on it.
+//! `sluice_store` before acting on it. Gates may read a health source instead of agents'
+//! reports: the health-source poller queries Prometheus for them (see `health_poller`). The
+//! server's own metrics are on `GET /metrics`, without a token (see `metrics`).
 //!
 //! It must never act on a decision before the store has it, never let an agent read or report
 //! for a target other than its own, never store a release that failed verification or
@@ -28,13 +30,17 @@ mod current_spec;
 mod desired;
 mod driver;
 mod fleet;
+mod health_poller;
 mod http_error;
+mod metrics;
 mod observations;
+mod prometheus_query;
 mod rollout_view;
 mod routes;
 mod secret;
 mod server;
 mod service_states;
+mod source_status;
 
 pub use admin_token::ADMIN_TOKEN_FILE;
 pub use config::{ConfigError, DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_REPORT_INTERVAL, MIN_REPORT_INTERVAL, ServerConfig};

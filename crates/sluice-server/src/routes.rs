@@ -6,6 +6,7 @@ mod agent;
 mod bundles;
 mod enrollment;
 mod events;
+mod metrics;
 mod releases;
 mod rollouts;
 mod services;
@@ -21,6 +22,7 @@ use crate::http_error::HttpError;
 pub fn router(app: SharedApp) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::get))
         .route("/v1/specs", post(specs::apply))
         .route("/v1/specs/current", get(specs::current))
         .route("/v1/services/{service}/releases", post(releases::create).get(releases::list))

@@ -1,6 +1,7 @@
 //! Starting and stopping a server: open the store, make or reuse the admin token, load the
-//! in-memory mirrors from the store, bind, and run the HTTP API and the rollout driver until
-//! [`RunningServer::shutdown`] (or drop, which stops both without waiting).
+//! in-memory mirrors from the store, bind, and run the HTTP API, the rollout driver and the
+//! health-source poller until [`RunningServer::shutdown`] (or drop, which stops them without
+//! waiting).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,11 @@ use crate::current_spec::CurrentSpec;
 use crate::desired::DesiredBoard;
 use crate::driver::{self, Driver};
 use crate::fleet::Fleet;
+use crate::health_poller;
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::service_states::ServiceStates;
+use crate::source_status::SourceStatus;
 
 /// A server that is running. Stop it with [`RunningServer::shutdown`].
 #[derive(Debug)]
@@ -31,6 +35,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     http: Option<JoinHandle<std::io::Result<()>>>,
     driver: Option<JoinHandle<()>>,
+    poller: Option<JoinHandle<()>>,
     store: Arc<SqliteStore>,
 }
 
@@ -71,6 +76,11 @@ impl RunningServer {
         {
             result = Err(anyhow::Error::new(e).context("the rollout driver task failed"));
         }
+        if let Some(poller) = self.poller.take()
+            && let Err(e) = poller.await
+        {
+            result = Err(anyhow::Error::new(e).context("the health-source poller task failed"));
+        }
         self.store.close().await;
         tracing::info!(addr = %self.addr, "server stopped");
         result
@@ -87,6 +97,9 @@ impl Drop for RunningServer {
         }
         if let Some(d) = self.driver.take() {
             d.abort();
+        }
+        if let Some(p) = self.poller.take() {
+            p.abort();
         }
     }
 }
@@ -128,6 +141,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         fleet,
         bundles: BundleCache::new(bundle_cache::DEFAULT_BUDGET),
         driver,
+        source_status: SourceStatus::default(),
+        metrics: Metrics::new(),
         shutdown: shutdown_rx.clone(),
         scratch,
     });
@@ -140,7 +155,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             })
             .await
     });
+    let poller = tokio::spawn(health_poller::run(app.clone()));
     let driver = tokio::spawn(driver::run(app));
     tracing::info!(%addr, data_dir = %data_dir.display(), "sluice server listening");
-    Ok(RunningServer { addr, data_dir, shutdown: shutdown_tx, http: Some(http), driver: Some(driver), store })
+    Ok(RunningServer {
+        addr,
+        data_dir,
+        shutdown: shutdown_tx,
+        http: Some(http),
+        driver: Some(driver),
+        poller: Some(poller),
+        store,
+    })
 }

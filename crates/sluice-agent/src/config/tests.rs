@@ -153,3 +153,5 @@ fn load_resolves_relative_paths_against_the_file() {
     let missing = AgentConfig::load(&dir.path().join("nope.yaml")).unwrap_err().to_string();
     assert!(missing.contains("nope.yaml: cannot read"), "{missing}");
 }
+
+mod health_sources;

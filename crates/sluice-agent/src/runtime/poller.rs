@@ -368,6 +368,11 @@ impl Poller {
     fn publish(&self, name: &str, last_apply: Option<ApplyReport>) {
         let Some(Some(store)) = self.stores.get(name) else { return };
         let state = store.state();
+        let telemetry = &self.shared.telemetry;
+        telemetry.running(name, state.current.as_ref());
+        if let Some(report) = &last_apply {
+            telemetry.applied(name, report.duration_ms, if report.ok { None } else { report.reason.as_deref() });
+        }
         let mut views = lock(&self.shared.views);
         let view = views.entry(name.to_string()).or_default();
         view.running = state.current.clone();

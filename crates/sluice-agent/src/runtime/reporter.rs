@@ -4,6 +4,11 @@
 //! verdict-to-rollback), then re-baselines the switched service's counters so the next sample
 //! covers only the new release. A report the server did not take is retried with backoff; an
 //! acknowledged desired version above the poller's wakes the poller.
+//!
+//! Probes and commands ([`Health`]) add to the sample: a service without a metrics endpoint
+//! but with probes gets the probes' sample (requests, errors, latency); every service with
+//! probes gets `probe_error_rate` / `probe_latency_p99_ms`, every service with a command its
+//! figure. A switch drops what they measured of the release before.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -15,6 +20,7 @@ use sluice_core::engine::Sample;
 use tokio::time::{MissedTickBehavior, Sleep};
 
 use super::link::{self, Link};
+use super::sources::Health;
 use super::stop::Stop;
 use super::{Shared, lock, scraper};
 use crate::backoff::Backoff;
@@ -38,6 +44,10 @@ pub(crate) struct Reporter {
     shared: Arc<Shared>,
     http: reqwest::Client,
     metrics: BTreeMap<String, Metrics>,
+    /// Probes and commands, by service (only services that have one).
+    health: BTreeMap<String, Health>,
+    /// The switch count of each service when its health sources were last reset.
+    health_switches: BTreeMap<String, u64>,
     /// Samples of a report that did not go through, sent with the next one.
     unsent: BTreeMap<String, Sample>,
     link: Link,
@@ -45,7 +55,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub(crate) fn new(shared: Arc<Shared>, config: &AgentConfig, seed: u64) -> Result<Reporter, super::AgentError> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        config: &AgentConfig,
+        health: BTreeMap<String, Health>,
+        seed: u64,
+    ) -> Result<Reporter, super::AgentError> {
         let mut metrics = BTreeMap::new();
         for (name, service) in &config.services {
             let Some(m) = &service.metrics else { continue };
@@ -67,6 +82,8 @@ impl Reporter {
             shared,
             http,
             metrics,
+            health,
+            health_switches: BTreeMap::new(),
             unsent: BTreeMap::new(),
             link: Link::new("report"),
             backoff: Backoff::agent(seed),
@@ -77,6 +94,9 @@ impl Reporter {
         let names: Vec<String> = self.metrics.keys().cloned().collect();
         for name in &names {
             self.rebaseline(name).await;
+        }
+        for name in self.health.keys() {
+            self.health_switches.insert(name.clone(), self.switches(name));
         }
         let mut period = self.shared.interval();
         let mut ticker = ticker(period);
@@ -110,6 +130,7 @@ impl Reporter {
                         self.rebaseline(name).await;
                     }
                 }
+                self.reset_switched_health();
             }
             let wanted = self.shared.interval();
             if wanted != period {
@@ -128,6 +149,7 @@ impl Reporter {
         let (generation, client) = self.shared.session.client();
         match client.report(&report).await {
             Ok(ack) => {
+                self.shared.telemetry.reported(self.shared.clock.now());
                 self.link.up();
                 self.backoff.reset();
                 let held = *lock(&self.shared.held);
@@ -174,17 +196,49 @@ impl Reporter {
         let names: Vec<String> = self.metrics.keys().cloned().collect();
         let mut samples = BTreeMap::new();
         for name in names {
-            if let Some(sample) = self.sample(&name).await {
-                samples.insert(name, sample);
+            match self.sample(&name).await {
+                Some(mut sample) => {
+                    if let Some(health) = self.health.get(&name) {
+                        health.add_to(&mut sample);
+                    }
+                    samples.insert(name, sample);
+                }
+                // No interval to report: what the probes counted meanwhile goes too.
+                None => {
+                    if let Some(tally) = self.health.get(&name).and_then(|h| h.probes.as_ref()) {
+                        tally.take();
+                    }
+                }
             }
         }
         let at = self.shared.clock.now();
         for (name, view) in lock(&self.shared.views).iter() {
-            if !self.metrics.contains_key(name) {
-                samples.insert(name.clone(), Sample { at, release: view.running.clone(), ..Sample::default() });
+            if self.metrics.contains_key(name) {
+                continue;
             }
+            let release = view.running.clone();
+            let health = self.health.get(name);
+            let mut sample = match health.and_then(|h| h.probes.as_ref()) {
+                Some(tally) => tally.take().sample(at, release),
+                None => Sample { at, release, ..Sample::default() },
+            };
+            if let Some(health) = health {
+                health.add_command(&mut sample);
+            }
+            samples.insert(name.clone(), sample);
         }
         samples
+    }
+
+    /// Resets the probes and command of every service that switched since their last reset.
+    fn reset_switched_health(&mut self) {
+        let views = lock(&self.shared.views);
+        for (name, health) in &self.health {
+            let now = views.get(name).map_or(0, |v| v.switches);
+            if self.health_switches.insert(name.clone(), now) != Some(now) {
+                health.reset();
+            }
+        }
     }
 
     /// Scrapes `name` and returns the sample since its baseline (`None` without a usable

@@ -1,6 +1,8 @@
 //! `sluice demo [--once] [--json] [--keep]`: the embedded control plane, a local fleet and the
 //! scripted story (see `crate::demo`).
 
+use std::time::Duration;
+
 use crate::args::DemoArgs;
 use crate::demo::{self, Options};
 use crate::exit;
@@ -13,5 +15,8 @@ pub fn run(a: &DemoArgs) -> u8 {
             return exit::INTERNAL;
         }
     };
-    rt.block_on(demo::run(Options { once: a.once, json: a.json, keep: a.keep }))
+    let code = rt.block_on(demo::run(Options { once: a.once, json: a.json, keep: a.keep }));
+    // Everything the demo started is stopped by now; do not wait on idle pool threads.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
 }

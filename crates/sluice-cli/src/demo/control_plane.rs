@@ -36,7 +36,8 @@ impl ControlPlane {
     /// Stop the server, letting in-flight requests finish.
     pub async fn shutdown(self) {
         if let Err(e) = self.server.shutdown().await {
-            eprintln!("warning: the control plane did not stop cleanly: {e:#}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "warning: the control plane did not stop cleanly: {e:#}");
         }
     }
 }

@@ -72,14 +72,18 @@ impl Edge {
             Some(dir) => edge_config::load(dir).map_err(|e| e.to_string()),
         });
         let shown = key.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "(no release yet)".into());
-        match cfg.as_ref() {
-            Ok(c) => eprintln!(
+        let line = match cfg.as_ref() {
+            Ok(c) => format!(
                 "demo-edge: loaded {shown}: {} rules, {} kill switches, {} features",
                 c.rules.len(),
                 c.killed.len(),
                 c.features
             ),
-            Err(e) => eprintln!("demo-edge: {shown}: {e}"),
+            Err(e) => format!("demo-edge: {shown}: {e}"),
+        };
+        {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         *live = Some((key, cfg.clone()));
         cfg

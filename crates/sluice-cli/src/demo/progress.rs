@@ -27,10 +27,10 @@ impl Progress {
     pub fn say(&self, line: &str) {
         match self {
             Progress::Silent => {}
-            Progress::Lines { .. } => eprintln!("{line}"),
+            Progress::Lines { .. } => note(line),
             Progress::Bars { multi, .. } => {
                 if multi.println(line).is_err() {
-                    eprintln!("{line}");
+                    note(line);
                 }
             }
         }
@@ -47,7 +47,7 @@ impl Progress {
                     view.stages.iter().map(stage_line).collect::<Vec<_>>().join(" | ")
                 );
                 if line != *last {
-                    eprintln!("{line}");
+                    note(&line);
                     *last = line;
                 }
             }
@@ -88,6 +88,12 @@ impl Progress {
             }
         }
     }
+}
+
+/// A line on stderr; a closed stderr is not worth a panic.
+fn note(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Targets of the stage on the candidate now (the widest wave that started).

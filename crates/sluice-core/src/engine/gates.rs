@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::observe::{Observations, Sample};
 use super::plan::StagePlan;
 use crate::gate::mann_whitney::{Alternative, mann_whitney};
-use crate::release::ReleaseId;
-use crate::spec::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Worse};
+use crate::release::{ReleaseId, TargetId};
+use crate::spec::{CompareGate, GateKind, GateSpec, HealthSource, Metric, ThresholdGate, Worse};
 use crate::time::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -158,7 +158,7 @@ fn threshold(
     let from = w.now.saturating_sub(g.window).max(w.wave_start);
     let mut agg = Agg::default();
     for &i in members {
-        obs.samples(&stage.targets[i], from, w.now, &mut |s| {
+        read(obs, g.source.as_ref(), &stage.targets[i], from, w.now, &mut |s| {
             if s.release.as_ref() == Some(w.candidate) {
                 agg.add(s, &g.metric);
             }
@@ -180,11 +180,21 @@ fn threshold(
         reason: String::new(),
     };
     if agg.samples < u64::from(g.min_samples) {
-        eval.reason = format!("{} of {} reports needed in the last {}", agg.samples, g.min_samples, g.window);
+        let what = match &g.source {
+            None => "reports",
+            Some(src) => &format!("{} values", src.kind()),
+        };
+        eval.reason = format!(
+            "{}{} of {} {what} needed in the last {}",
+            source_problem(obs, g.source.as_ref()),
+            agg.samples,
+            g.min_samples,
+            g.window
+        );
         return eval;
     }
     match agg.value(&g.metric) {
-        Err(why) => eval.reason = why,
+        Err(why) => eval.reason = format!("{}{why}", source_problem(obs, g.source.as_ref())),
         Ok(v) => {
             eval.value = Some(v);
             if let Some(max) = g.max.filter(|m| v > *m) {
@@ -215,7 +225,7 @@ fn compare(
     let from = w.now.saturating_sub(g.window).max(w.wave_start);
     let per_target = |i: usize, from: Millis, to: Millis, on_candidate: bool| -> Option<f64> {
         let mut agg = Agg::default();
-        obs.samples(&stage.targets[i], from, to, &mut |s| {
+        read(obs, g.source.as_ref(), &stage.targets[i], from, to, &mut |s| {
             if (s.release.as_ref() == Some(w.candidate)) == on_candidate {
                 agg.add(s, &g.metric);
             }
@@ -258,7 +268,8 @@ fn compare(
     };
     if canary.len() < g.min_samples as usize || baseline.len() < g.min_samples as usize {
         eval.reason = format!(
-            "{} canary and {} baseline targets with data; {} each needed",
+            "{}{} canary and {} baseline targets with data; {} each needed",
+            source_problem(obs, g.source.as_ref()),
             canary.len(),
             baseline.len(),
             g.min_samples
@@ -313,6 +324,26 @@ fn compare(
     eval
 }
 
+/// A target's samples for a gate: those agents reported, or those fetched from its source.
+fn read(
+    obs: &dyn Observations,
+    source: Option<&HealthSource>,
+    target: &TargetId,
+    from: Millis,
+    to: Millis,
+    f: &mut dyn FnMut(&Sample),
+) {
+    match source {
+        None => obs.samples(target, from, to, f),
+        Some(src) => obs.source_samples(src, target, from, to, f),
+    }
+}
+
+/// `"prometheus http://…: connection refused; "` when the source's latest read failed.
+fn source_problem(obs: &dyn Observations, source: Option<&HealthSource>) -> String {
+    source.and_then(|src| obs.source_error(src).map(|e| format!("{}: {e}; ", src.describe()))).unwrap_or_default()
+}
+
 fn median(v: &[f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -328,5 +359,124 @@ fn fmt(v: f64) -> String {
         format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{v:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{HealthSource, PrometheusSource};
+    use crate::time::Dur;
+
+    /// Agent reports say all is well; the source says what the test wants.
+    struct Obs {
+        agent: Vec<Sample>,
+        sourced: BTreeMap<TargetId, Vec<Sample>>,
+        error: Option<String>,
+    }
+
+    impl Observations for Obs {
+        fn running(&self, _: &TargetId) -> Option<&ReleaseId> {
+            None
+        }
+        fn apply_failure(&self, _: &TargetId, _: &ReleaseId) -> Option<String> {
+            None
+        }
+        fn samples(&self, _: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
+            for s in self.agent.iter().filter(|s| from < s.at && s.at <= to) {
+                f(s);
+            }
+        }
+        fn source_samples(&self, _: &HealthSource, t: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
+            for s in self.sourced.get(t).into_iter().flatten().filter(|s| from < s.at && s.at <= to) {
+                f(s);
+            }
+        }
+        fn source_error(&self, _: &HealthSource) -> Option<String> {
+            self.error.clone()
+        }
+    }
+
+    fn gate() -> GateSpec {
+        GateSpec::Threshold(ThresholdGate {
+            name: "prom".into(),
+            metric: Metric::Custom("prom_error_rate".into()),
+            max: Some(0.01),
+            min: None,
+            window: Dur::secs(30),
+            min_samples: 2,
+            per_label: None,
+            source: Some(HealthSource::Prometheus(PrometheusSource {
+                url: "http://prom:9090".into(),
+                query: "q".into(),
+                target_label: "target".into(),
+                every: None,
+                timeout: Dur::secs(2),
+            })),
+        })
+    }
+
+    fn stage(g: GateSpec) -> StagePlan {
+        StagePlan {
+            name: "prod".into(),
+            targets: vec![TargetId::from("a")],
+            wave_ends: vec![1],
+            wave_sizes: vec!["100%".into()],
+            bake: Dur::secs(10),
+            gates: vec![g],
+            approval: false,
+            coverage: None,
+            label_values: BTreeMap::new(),
+            traffic_share: 0.0,
+            wave_traffic: vec![0.0],
+        }
+    }
+
+    fn sample(at: u64, value: Option<f64>) -> Sample {
+        Sample {
+            at: Millis(at),
+            release: Some(ReleaseId::from("new")),
+            requests: 100,
+            metrics: value.map(|v| ("prom_error_rate".to_string(), v)).into_iter().collect(),
+            ..Sample::default()
+        }
+    }
+
+    fn judge(obs: &Obs) -> GateEval {
+        let g = gate();
+        let st = stage(g.clone());
+        let cand = ReleaseId::from("new");
+        let w = Window { now: Millis(20_000), wave_start: Millis(0), candidate: &cand, canary_end: 1 };
+        let mut evals = evaluate(&g, &st, w, obs);
+        assert_eq!(evals.len(), 1);
+        evals.remove(0)
+    }
+
+    #[test]
+    fn a_sourced_gate_ignores_agent_reports_and_judges_the_source() {
+        let agent: Vec<Sample> = (1..10).map(|i| sample(i * 1000, Some(0.9))).collect();
+        let t = TargetId::from("a");
+        // Agent reports alone (even with the metric) never count for a sourced gate.
+        let e = judge(&Obs { agent: agent.clone(), sourced: BTreeMap::new(), error: None });
+        assert_eq!(e.verdict, Verdict::Inconclusive, "{e:?}");
+        assert_eq!(e.reason, "0 of 2 prometheus values needed in the last 30s");
+        let ok = BTreeMap::from([(t.clone(), vec![sample(5_000, Some(0.0)), sample(7_000, Some(0.002))])]);
+        let e = judge(&Obs { agent: agent.clone(), sourced: ok, error: None });
+        assert_eq!(e.verdict, Verdict::Pass, "{e:?}");
+        let bad = BTreeMap::from([(t, vec![sample(5_000, Some(0.2)), sample(7_000, Some(0.3))])]);
+        let e = judge(&Obs { agent, sourced: bad, error: None });
+        assert_eq!(e.verdict, Verdict::Fail, "{e:?}");
+    }
+
+    #[test]
+    fn a_source_error_is_named_while_the_gate_lacks_data() {
+        let t = TargetId::from("a");
+        let one = BTreeMap::from([(t, vec![sample(5_000, Some(0.0))])]);
+        let e = judge(&Obs { agent: Vec::new(), sourced: one, error: Some("connection refused".into()) });
+        assert_eq!(e.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            e.reason,
+            "prometheus http://prom:9090: connection refused; 1 of 2 prometheus values needed in the last 30s"
+        );
     }
 }

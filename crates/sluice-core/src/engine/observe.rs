@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::release::{ReleaseId, TargetId};
+use crate::spec::HealthSource;
 use crate::time::Millis;
 
 /// One health report from one target, covering the interval that ends at `at`.
@@ -38,4 +39,24 @@ pub trait Observations {
     fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String>;
     /// Calls `f` for each sample of `target` with `from < at <= to`, oldest first.
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample));
+    /// Calls `f` for each sample of `target` with `from < at <= to` that the shell fetched from
+    /// `source` (a gate with a source judges these alone), oldest first. Default: none, so a
+    /// shell that fetches nothing holds such gates, never passes them.
+    fn source_samples(
+        &self,
+        source: &HealthSource,
+        target: &TargetId,
+        from: Millis,
+        to: Millis,
+        f: &mut dyn FnMut(&Sample),
+    ) {
+        let _ = (source, target, from, to, f);
+    }
+    /// Why the shell's latest attempt to read `source` gave nothing (unreachable, an error
+    /// answer, an empty result), if it did; `None` after a good read. Named in the gate's
+    /// reason while the gate lacks data.
+    fn source_error(&self, source: &HealthSource) -> Option<String> {
+        let _ = source;
+        None
+    }
 }

@@ -136,6 +136,7 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
             window: Dur::mins(1),
             min_samples: 2,
             per_label: None,
+            source: None,
         })]
     } else {
         vec![]

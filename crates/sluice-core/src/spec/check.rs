@@ -9,6 +9,7 @@ use super::Spec;
 use super::gate::GateSpec;
 use super::locate::{Seg, locate, render};
 use super::pipeline::PipelineSpec;
+use super::source::{HealthSource, check_source};
 use super::wave::WaveSize;
 use crate::validate::check_validator_spec;
 
@@ -123,6 +124,20 @@ fn check_pipeline(c: &mut Collector<'_>, name: &str, p: &PipelineSpec) {
             }
             if g.window().0 == 0 {
                 c.add(&gp, "a gate window must be longer than 0s");
+            }
+            if let Some(src) = g.source() {
+                let kind = match g {
+                    GateSpec::Threshold(_) => "threshold",
+                    GateSpec::Compare(_) => "compare",
+                };
+                let variant = match src {
+                    HealthSource::Prometheus(_) => "prometheus",
+                };
+                for (field, why) in check_source(src) {
+                    let mut p = gp.clone();
+                    p.extend([key(kind), key("source"), key(variant), key(field)]);
+                    c.add(&p, format!("gate {:?}: {why}", g.name()));
+                }
             }
             match g {
                 GateSpec::Threshold(t) => {

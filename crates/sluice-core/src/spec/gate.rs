@@ -5,6 +5,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::source::HealthSource;
 use crate::time::Dur;
 
 /// One gate, externally tagged:
@@ -50,6 +51,19 @@ impl GateSpec {
             GateSpec::Compare(g) => g.per_label.as_deref(),
         }
     }
+    pub fn metric(&self) -> &Metric {
+        match self {
+            GateSpec::Threshold(g) => &g.metric,
+            GateSpec::Compare(g) => &g.metric,
+        }
+    }
+    /// Where the gate reads health from; `None`: the samples agents report.
+    pub fn source(&self) -> Option<&HealthSource> {
+        match self {
+            GateSpec::Threshold(g) => g.source.as_ref(),
+            GateSpec::Compare(g) => g.source.as_ref(),
+        }
+    }
 }
 
 /// The metric must stay at or under `max` (and at or over `min`) over the window, aggregated
@@ -72,6 +86,11 @@ pub struct ThresholdGate {
     /// Judge each value of this label separately, so one failing variant is not averaged away.
     #[serde(default)]
     pub per_label: Option<String>,
+    /// Where the values come from (default: the samples agents report). With a source, only
+    /// the source's values count, `metric` is the name they are judged under, and
+    /// `min_samples` counts the source's per-target values in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<HealthSource>,
 }
 
 /// The canary (targets on the new release) must not be worse than the baseline (targets of the
@@ -98,6 +117,9 @@ pub struct CompareGate {
     pub min_samples: u32,
     #[serde(default)]
     pub per_label: Option<String>,
+    /// Where the values come from (default: the samples agents report), as for thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<HealthSource>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

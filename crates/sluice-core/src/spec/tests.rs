@@ -105,3 +105,62 @@ fn the_checked_in_schema_is_current() {
     let have = include_str!("../../../../schema/sluice.schema.json");
     assert!(have == want, "schema/sluice.schema.json is stale: run `cargo run -- schema > schema/sluice.schema.json`");
 }
+
+const SOURCED: &str = r#"pipelines:
+  p:
+    stages:
+      - name: prod
+        selector: {env: prod}
+        gates:
+          - threshold:
+              name: prom-5xx
+              metric: prom_error_rate
+              max: 0.01
+              window: 30s
+              min_samples: 2
+              per_label: variant
+              source:
+                prometheus:
+                  url: URL
+                  query: QUERY
+                  target_label: LABEL
+                  every: EVERY
+                  timeout: 2s
+"#;
+
+fn sourced(url: &str, query: &str, label: &str, every: &str) -> String {
+    SOURCED.replace("URL", url).replace("QUERY", query).replace("LABEL", label).replace("EVERY", every)
+}
+
+#[test]
+fn a_gate_may_read_prometheus() {
+    let text = sourced("http://127.0.0.1:9090", "'sum by (target) (rate(x[15s]))'", "target", "2s");
+    let spec = parse_spec("s.yaml", &text).expect("parses");
+    let g = &spec.pipelines["p"].stages[0].gates[0];
+    let Some(super::HealthSource::Prometheus(p)) = g.source() else { panic!("no source: {g:?}") };
+    assert_eq!(p.url, "http://127.0.0.1:9090");
+    assert_eq!(p.query, "sum by (target) (rate(x[15s]))");
+    assert_eq!(p.every, Some(crate::time::Dur::secs(2)));
+    // Defaults: label `target`, timeout 2s, every unset (the server's report interval).
+    let minimal = "pipelines:\n  p:\n    stages:\n      - name: prod\n        selector: {env: prod}\n        gates:\n          - compare: {name: c, metric: m, source: {prometheus: {url: 'https://p', query: q}}}\n";
+    let spec = parse_spec("s.yaml", minimal).expect("parses");
+    let Some(super::HealthSource::Prometheus(p)) = spec.pipelines["p"].stages[0].gates[0].source() else { panic!() };
+    assert_eq!((p.target_label.as_str(), p.timeout, p.every), ("target", crate::time::Dur::secs(2), None));
+}
+
+#[test]
+fn bad_prometheus_sources_are_refused_with_their_place() {
+    let e = err(&sourced("ftp://x", "q", "target", "2s"));
+    assert!(e.contains("s.yaml:16:") || e.contains("sluice.yaml:16:"), "{e}");
+    assert!(e.contains("pipelines.p.stages[0].gates[0].threshold.source.prometheus.url"), "{e}");
+    assert!(e.contains("must start with http:// or https://"), "{e}");
+    let e = err(&sourced("http://x", "' '", "9bad", "10ms"));
+    assert!(e.contains("query must not be empty"), "{e}");
+    assert!(e.contains("not a Prometheus label name"), "{e}");
+    assert!(e.contains("every must be at least 100ms"), "{e}");
+    assert_eq!(e.lines().count(), 3, "{e}");
+    let e = err(&sourced("http://x", "q", "target", "soon"));
+    assert!(e.contains("invalid duration"), "{e}");
+    let e = err(&SOURCED.replace("url: URL", "uri: URL"));
+    assert!(e.contains("uri"), "{e}");
+}

@@ -147,7 +147,7 @@ pub async fn report(
     JsonBody(report): JsonBody<Report>,
 ) -> HttpResult<Json<ReportAck>> {
     let now = clock::now();
-    let write = match app.fleet.record(&target, &report, now) {
+    let recorded = match app.fleet.record(&target, &report, now) {
         Err(ReportError::UnknownTarget(_)) => {
             let rec = app.store.get_target(&target).await?;
             app.fleet.enrolled(&rec);
@@ -157,7 +157,13 @@ pub async fn report(
     }
     .map_err(|e| HttpError::bad_request(e.to_string()))?;
     app.driver.wake();
-    if let Some(upsert) = write {
+    for s in &report.services {
+        app.metrics.reported_running(&target, &s.service, s.running.as_ref(), now);
+    }
+    for reason in &recorded.new_failures {
+        app.metrics.apply_failed(reason);
+    }
+    if let Some(upsert) = recorded.upsert {
         app.store.upsert_target(&upsert).await?;
     }
     let desired_version = app.desired.get(&target).map_or(0, |d| d.version);

@@ -5,7 +5,11 @@
 mod agents;
 mod auth;
 mod fake_agent;
+mod fake_prometheus;
 mod harness;
+mod metrics;
+mod prometheus_gates;
+mod real_prometheus;
 mod releases;
 mod restart;
 mod rollouts;
