@@ -9,6 +9,7 @@ mod e2e;
 mod failure;
 mod fixtures;
 mod mock_server;
+mod nginx_fleet;
 mod operator;
 mod render;
 mod sim;
