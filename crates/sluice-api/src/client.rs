@@ -265,7 +265,8 @@ fn segment(s: &str) -> String {
     out
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, `: `-joined (reqwest's own message hides the cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -1,6 +1,7 @@
 //! Fetching a service's metrics endpoint: one GET within the scrape timeout, a body of at most
 //! [`MAX_BODY_BYTES`](crate::scrape::MAX_BODY_BYTES), then the bounded parser.
 
+use sluice_api::client::error_chain;
 use std::time::Duration;
 
 use crate::scrape::{self, MAX_BODY_BYTES, Series};
@@ -19,7 +20,7 @@ pub(crate) async fn scrape(
 }
 
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
-    let mut resp = http.get(url).send().await.map_err(|e| format!("GET {url}: {}", chain(&e)))?;
+    let mut resp = http.get(url).send().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("GET {url} answered {}", resp.status()));
     }
@@ -27,22 +28,11 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
         return Err(format!("GET {url}: the body is larger than {MAX_BODY_BYTES} bytes"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {}", chain(&e)))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(format!("GET {url}: the body is larger than {MAX_BODY_BYTES} bytes"));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        cur = s.source();
-    }
-    msg
 }
