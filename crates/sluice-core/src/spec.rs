@@ -20,7 +20,7 @@ pub use gate::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Worse};
 pub use parse::{SpecError, parse_spec};
 pub use pipeline::{CoverageMode, CoverageSpec, EmergencyProfile, PipelineSpec, StageSpec};
 pub use service::{HealthProbe, Hooks, ServiceSpec};
-pub use source::{HealthSource, PrometheusSource};
+pub use source::{HealthSource, Per, PrometheusSource};
 pub use wave::WaveSize;
 
 /// The whole `sluice.yaml`: the services sluice manages and the pipelines their releases move

@@ -121,6 +121,18 @@ impl Driver {
         out
     }
 
+    /// The targets of the wave an active rollout is applying or baking (what a `per: cohort`
+    /// source's value stands for); empty otherwise.
+    pub async fn canary(&self, rollout: &str) -> Vec<sluice_core::release::TargetId> {
+        let state = self.state.lock().await;
+        let Some(a) = state.active.get(rollout) else { return Vec::new() };
+        let r = &a.record.rollout;
+        let Some((stage, wave)) = r.position() else { return Vec::new() };
+        let Some(sp) = r.plan.stages.get(stage) else { return Vec::new() };
+        let end = sp.wave_ends.get(wave).copied().unwrap_or(0).min(sp.targets.len());
+        sp.targets[..end].to_vec()
+    }
+
     /// Active rollouts by phase name (for `/metrics`).
     pub async fn phases(&self) -> std::collections::HashMap<&'static str, i64> {
         let state = self.state.lock().await;

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice_core::release::TargetId;
-use sluice_core::spec::HealthSource;
+use sluice_core::spec::{HealthSource, Per};
 use sluice_store::NewEvent;
 use tokio::task::JoinHandle;
 
@@ -172,8 +172,16 @@ async fn read_once(app: &SharedApp, client: &reqwest::Client, job: &Job) -> Opti
             }
         }
     };
-    let values: Vec<SourcedValue> =
-        series.iter().map(|s| SourcedValue { target: TargetId::from(s.target.as_str()), value: s.value }).collect();
+    let values: Vec<SourcedValue> = match &job.source {
+        HealthSource::Prometheus(p) if p.per == Per::Cohort => {
+            let value = series.first().map_or(f64::NAN, |s| s.value);
+            let canary = app.driver.canary(&job.rollout).await;
+            canary.into_iter().map(|target| SourcedValue { target, value }).collect()
+        }
+        HealthSource::Prometheus(_) => {
+            series.iter().map(|s| SourcedValue { target: TargetId::from(s.target.as_str()), value: s.value }).collect()
+        }
+    };
     let outcome = app.fleet.record_sourced(&job.service, &job.key, &job.metrics, &values, clock::now());
     if outcome.added > 0 {
         app.metrics.source_read(kind, None);

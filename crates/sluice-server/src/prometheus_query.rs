@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sluice_core::spec::PrometheusSource;
+use sluice_core::spec::{Per, PrometheusSource};
 
 /// Largest answer read (a per-target vector of thousands of series fits easily).
 pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -108,6 +108,15 @@ pub async fn query(
         return Err(QueryError::Empty);
     }
     let total = series.len();
+    if src.per == Per::Cohort {
+        // One value for the whole wave; the caller gives it to every target of the wave.
+        let [only] = series.as_slice() else {
+            return Err(QueryError::Decode(format!(
+                "a `per: cohort` query must return exactly one series, it returned {total}"
+            )));
+        };
+        return Ok(vec![SeriesValue { target: String::new(), value: parse_value(&only.value.1) }]);
+    }
     let values: Vec<SeriesValue> = series
         .into_iter()
         .filter_map(|s| {

@@ -412,6 +412,7 @@ mod tests {
                 target_label: "target".into(),
                 every: None,
                 timeout: Dur::secs(2),
+                per: crate::spec::Per::Target,
             })),
         })
     }

@@ -42,7 +42,7 @@ impl HealthSource {
     pub fn key(&self) -> String {
         match self {
             HealthSource::Prometheus(p) => {
-                format!("prometheus\u{1f}{}\u{1f}{}\u{1f}{}", p.url, p.query, p.target_label)
+                format!("prometheus\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}", p.url, p.query, p.target_label, p.per)
             }
         }
     }
@@ -58,15 +58,37 @@ pub struct PrometheusSource {
     pub url: String,
     /// The PromQL expression; each series of its (vector) result is one target's value.
     pub query: String,
-    /// The series label whose value is the sluice target id (default `target`).
+    /// The series label whose value is the sluice target id (default `target`); unused with
+    /// `per: cohort`.
     #[serde(default = "default_target_label")]
     pub target_label: String,
+    /// `target` (default): one series per target, mapped by `target_label`. `cohort`: the query
+    /// returns one series, the value of the whole wave under judgement (for metrics that exist
+    /// only in aggregate, such as a load balancer's error ratio for the canary pool); every
+    /// target of the wave gets it.
+    #[serde(default, skip_serializing_if = "Per::is_target")]
+    pub per: Per,
     /// How often to query (default: the server's report interval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<Dur>,
     /// Longest wait for an answer (default 2s); a timeout adds no sample.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+}
+
+/// What one value of a source stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    #[default]
+    Target,
+    Cohort,
+}
+
+impl Per {
+    pub fn is_target(&self) -> bool {
+        *self == Per::Target
+    }
 }
 
 fn default_target_label() -> String {

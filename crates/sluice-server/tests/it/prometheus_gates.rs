@@ -254,3 +254,43 @@ async fn a_source_that_recovers_lets_the_wave_pass() {
     assert!(err < ok, "{kinds:?}");
     s.t.server.shutdown().await.unwrap();
 }
+
+/// The same spec with `per: cohort`: the query's one value stands for the whole wave.
+fn cohort_spec(url: &str) -> String {
+    spec(url, 2, "500ms").replace("target_label: target", "per: cohort").replace("per_label: variant", "")
+}
+
+#[tokio::test]
+async fn a_cohort_query_judges_the_whole_wave_with_one_value() {
+    let ok = FakePrometheus::start(Answer::Vector(vec![(vec![], "0.002".into())])).await;
+    let s = setup(cohort_spec(&ok.url)).await;
+    let started = start(&s.t.admin).await;
+    let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    assert_eq!(done.gates.len(), 1, "{:?}", done.gates);
+    let v = done.gates[0].value.unwrap();
+    assert!((v - 0.002).abs() < 1e-12, "every target carries the one value: {v}");
+    s.t.server.shutdown().await.unwrap();
+
+    let bad = FakePrometheus::start(Answer::Vector(vec![(vec![], "0.3".into())])).await;
+    let s = setup(cohort_spec(&bad.url)).await;
+    let started = start(&s.t.admin).await;
+    let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.rollout.phase);
+    s.t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cohort_query_with_several_series_holds_the_wave() {
+    let prom = FakePrometheus::start(Answer::per_target(&[("prod-a", 0.0), ("prod-b", 0.0)])).await;
+    let s = setup(cohort_spec(&prom.url)).await;
+    let started = start(&s.t.admin).await;
+    let admin = &s.t.admin;
+    let held = eventually("the wave to be held", Duration::from_secs(15), || async {
+        let v = admin.rollout(&started.id).await.unwrap();
+        (v.phase == "held" && v.gates.iter().any(|e| e.reason.contains("exactly one series"))).then_some(v)
+    })
+    .await;
+    assert!(held.outcome.is_none());
+    s.t.server.shutdown().await.unwrap();
+}
