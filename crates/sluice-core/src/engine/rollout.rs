@@ -437,6 +437,23 @@ impl Rollout {
             return; // never-promote-past-failed-gate
         }
         let name = self.plan.stages[stage].name.clone();
+        // The log keeps each verdict change; it also keeps the evaluations that let the wave
+        // pass, with their values at that moment, unless this step recorded them already.
+        let recorded: Vec<GateEval> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Record(e) => match &e.kind {
+                    EventKind::Gate { eval, .. } => Some(eval.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        for eval in self.last_evals.clone() {
+            if !recorded.contains(&eval) {
+                self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval });
+            }
+        }
         self.record(out, now, EventKind::WavePassed { stage: name.clone(), wave });
         if wave + 1 < self.plan.stages[stage].wave_ends.len() {
             self.start_wave(out, now, stage, wave + 1);

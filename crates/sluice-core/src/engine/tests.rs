@@ -549,3 +549,38 @@ fn a_rollback_an_offline_target_never_confirms_finishes_after_the_timeout() {
         other => panic!("still {other:?}"),
     }
 }
+
+#[test]
+fn the_log_keeps_the_evaluations_that_let_each_wave_pass() {
+    let mut fleet = Fleet::new(&[("dev", 4), ("staging", 6), ("prod", 30)], Some("v1"));
+    let (r, first) = start(&fleet, &StartOptions::default());
+    let (r, all) = drive(&mut fleet, r, first, 10_000_000);
+    assert_eq!(r.outcome(), Some(Outcome::Completed));
+    let records: Vec<&Event> = all
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(e) => Some(&**e),
+            _ => None,
+        })
+        .collect();
+    let mut passes = 0;
+    for (i, e) in records.iter().enumerate() {
+        if let EventKind::WavePassed { stage, wave } = &e.kind {
+            passes += 1;
+            let gates = r.plan.stages.iter().find(|s| &s.name == stage).map(|s| s.gates.len()).unwrap();
+            // Right before it, at the same instant: a passing evaluation of every gate.
+            let deciding: Vec<&GateEval> = records[..i]
+                .iter()
+                .rev()
+                .take_while(|p| p.at == e.at)
+                .filter_map(|p| match &p.kind {
+                    EventKind::Gate { stage: s, wave: w, eval } if s == stage && w == wave => Some(eval),
+                    _ => None,
+                })
+                .collect();
+            assert!(deciding.len() >= gates, "{stage}/{wave}: {deciding:?}");
+            assert!(deciding.iter().all(|g| g.verdict == Verdict::Pass && g.value.is_some()), "{deciding:?}");
+        }
+    }
+    assert!(passes >= 3, "{passes}");
+}
