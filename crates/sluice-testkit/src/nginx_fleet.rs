@@ -15,7 +15,9 @@
 //! `current` symlink. Every file the fleet uses comes from `examples/nginx-fleet/` (templates
 //! with `@NAME@` placeholders); everything started is stopped at the end, also on error.
 
+mod host;
 pub mod procs;
+pub mod report;
 pub mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -33,14 +35,13 @@ use sluice_core::release::{ReleaseFiles, ReleaseId, TargetId};
 use sluice_core::spec::{GateSpec, HealthSource};
 use tokio::time::Instant;
 
+use self::host::{Host, Ports, fill, set_mode, start_nginx};
 use self::procs::{Proc, find_tool};
-use self::traffic::{CurrentWatch, TargetTraffic, Traffic};
-use crate::server_process::{ServerProcess, free_port};
+pub use self::report::{HostView, Report, StepReport};
+use self::traffic::{CurrentWatch, Traffic};
+use crate::server_process::ServerProcess;
 
 const SPEC: &str = include_str!("../../../examples/nginx-fleet/sluice.yaml");
-const HOST_NGINX_CONF: &str = include_str!("../../../examples/nginx-fleet/host/nginx.conf");
-const SIDECAR_A: &str = include_str!("../../../examples/nginx-fleet/host/api-sidecar.a.conf");
-const SIDECAR_B: &str = include_str!("../../../examples/nginx-fleet/host/api-sidecar.b.conf");
 const AGENT_YAML: &str = include_str!("../../../examples/nginx-fleet/host/agent.yaml");
 const PROMETHEUS_YML: &str = include_str!("../../../examples/nginx-fleet/prometheus.yml");
 const R1_INITIAL: &str = include_str!("../../../examples/nginx-fleet/releases/1-initial/site.conf");
@@ -86,89 +87,6 @@ pub fn missing_tools(opts: &Options) -> Vec<&'static str> {
         out.push("prometheus");
     }
     out
-}
-
-/// What happened to one rollout.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StepReport {
-    pub name: String,
-    pub release: String,
-    pub rollout: String,
-    /// `completed`, `rolled_back`, `aborted`.
-    pub outcome: Option<String>,
-    /// The stage where a gate or an apply failed.
-    pub stage_caught: Option<String>,
-    /// Its wave, 1-based.
-    pub wave_caught: Option<usize>,
-    /// For a bad release: prod targets whose `current` ever pointed at it.
-    pub prod_targets_ever_on_bad: Option<usize>,
-    /// For a bad release: prod targets outside the wave that caught it that ever ran it or
-    /// were ever sent it.
-    pub prod_targets_beyond_caught_wave_on_bad: Option<usize>,
-    /// Where the failing gate read its health: `prometheus`, or `agent` (agent reports).
-    pub gate_source: Option<String>,
-    /// The failing gate's evaluation (inputs, value, verdict, reason).
-    pub failing_gate: Option<Value>,
-    /// The first apply failure (`target`, `reason`).
-    pub apply_failed: Option<Value>,
-    /// From the failing verdict (or apply failure) to every touched target confirmed back.
-    pub verdict_to_rollback_ms: Option<u64>,
-    pub duration_ms: u64,
-}
-
-/// One host of the fleet.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostView {
-    pub id: String,
-    pub env: String,
-    pub variant: String,
-    pub port: u16,
-    /// Prod hosts: the first wave that holds it (1-based).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prod_wave: Option<usize>,
-}
-
-/// The story's result. `ok` holds when `problems` is empty.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub ok: bool,
-    pub problems: Vec<String>,
-    pub steps: Vec<StepReport>,
-    pub bootstrap: StepReport,
-    pub fleet: Vec<HostView>,
-    /// The prod wave (1-based) expected to catch `variant-b-500`: the first with a variant=b target.
-    pub expected_catch_wave: usize,
-    /// Runner requests that failed, to hosts not labelled variant=b / labelled variant=b,
-    /// from the end of the bootstrap to the end of the run.
-    pub non_b_failures: u64,
-    pub b_failures: u64,
-    pub requests: u64,
-    pub traffic: BTreeMap<String, TargetTraffic>,
-    pub prometheus_query: String,
-    pub run_ms: u64,
-    /// The working directory, when kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir: Option<String>,
-}
-
-struct Host {
-    id: String,
-    env: String,
-    variant: String,
-    port: u16,
-    prefix: PathBuf,
-    site: PathBuf,
-    state_dir: PathBuf,
-    nginx: Proc,
-    agent: Option<Proc>,
-}
-
-impl Host {
-    fn current(&self) -> Option<String> {
-        std::fs::read_link(self.site.join("current"))
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-    }
 }
 
 struct Ctx {
@@ -741,67 +659,6 @@ fn prom_query(pipeline: &sluice_core::spec::PipelineSpec) -> String {
         .unwrap_or_default()
 }
 
-/// Starts one nginx instance and waits until it accepts connections.
-async fn start_nginx(
-    dir: &Path,
-    nginx: &Path,
-    id: &str,
-    env: &str,
-    variant: &str,
-    ports: &mut Ports,
-) -> anyhow::Result<Host> {
-    let prefix = dir.join("hosts").join(id);
-    let site = prefix.join("site");
-    for d in ["logs", "tmp", "host.d", "site"] {
-        std::fs::create_dir_all(prefix.join(d))?;
-    }
-    set_mode(&prefix, 0o755)?;
-    let port = ports.take()?;
-    let p = prefix.display().to_string();
-    let s = site.display().to_string();
-    let conf = fill(HOST_NGINX_CONF, &[("@PREFIX@", &p), ("@PORT@", &port.to_string()), ("@SITE@", &s)]);
-    let check = conf.replace(&format!("{s}/current/"), &format!("{p}/candidate/"));
-    if check == conf {
-        bail!("host/nginx.conf does not include @SITE@/current/: check.conf could not be derived");
-    }
-    std::fs::write(prefix.join("nginx.conf"), &conf)?;
-    std::fs::write(prefix.join("check.conf"), &check)?;
-    let sidecar = if variant == "b" {
-        fill(SIDECAR_B, &[("@PREFIX@", &p)])
-    } else {
-        fill(SIDECAR_A, &[("@API_PORT@", &ports.take()?.to_string())])
-    };
-    std::fs::write(prefix.join("host.d").join("api-sidecar.conf"), sidecar)?;
-    let mut cmd = Command::new(nginx);
-    cmd.arg("-p").arg(format!("{p}/")).arg("-c").arg(prefix.join("nginx.conf")).args(["-g", "daemon off;"]);
-    let mut proc = Proc::spawn(&format!("nginx {id}"), &mut cmd, &prefix.join("logs").join("stderr.log"), true)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        if let Some(status) = proc.exited() {
-            let log = std::fs::read_to_string(prefix.join("logs").join("error.log")).unwrap_or_default();
-            bail!("nginx {id} exited ({status}) before it listened on {port}:\n{}{log}", proc.log_tail(10));
-        }
-        if Instant::now() >= deadline {
-            bail!("nginx {id} does not accept connections on 127.0.0.1:{port} after 10s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(Host {
-        id: id.into(),
-        env: env.into(),
-        variant: variant.into(),
-        port,
-        state_dir: dir.join("agents").join(id),
-        prefix,
-        site,
-        nginx: proc,
-        agent: None,
-    })
-}
-
 /// Polls `f` every 100 ms until `Some`, checking every process is alive; fails after `within`.
 async fn wait_until<T, F, Fut>(ctx: &mut Ctx, what: &str, within: Duration, mut f: F) -> anyhow::Result<T>
 where
@@ -842,31 +699,6 @@ fn stop_all(ctx: &mut Ctx) {
     if let Some(p) = ctx.prometheus.as_mut() {
         p.stop(Duration::from_secs(10));
     }
-}
-
-/// Loopback ports, never the same twice in one run.
-#[derive(Default)]
-struct Ports(HashSet<u16>);
-
-impl Ports {
-    fn take(&mut self) -> anyhow::Result<u16> {
-        for _ in 0..100 {
-            let p = free_port()?.port();
-            if self.0.insert(p) {
-                return Ok(p);
-            }
-        }
-        bail!("no free loopback port")
-    }
-}
-
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_string(), |t, (k, v)| t.replace(k, v))
-}
-
-fn set_mode(p: &Path, mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", p.display()))
 }
 
 fn release_dir(id: &str) -> String {
