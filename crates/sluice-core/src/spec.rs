@@ -16,9 +16,12 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use gate::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Worse};
+pub use gate::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Tolerance, Worse};
 pub use parse::{SpecError, parse_spec};
-pub use pipeline::{CoverageMode, CoverageSpec, EmergencyProfile, PipelineSpec, StageSpec};
+pub use pipeline::{
+    CoverageMode, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, EmergencyProfile, OnSilent, PipelineSpec,
+    StageSpec,
+};
 pub use service::{HealthProbe, Hooks, ServiceSpec};
 pub use source::{HealthSource, Per, PrometheusSource};
 pub use wave::WaveSize;

@@ -414,6 +414,9 @@ mod tests {
                 timeout: Dur::secs(2),
                 per: crate::spec::Per::Target,
             })),
+            max_failing_targets: 0,
+            failure_limit: 1,
+            initial_delay: Dur::ZERO,
         })
     }
 

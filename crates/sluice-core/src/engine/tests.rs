@@ -137,6 +137,9 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
             min_samples: 2,
             per_label: None,
             source: None,
+            max_failing_targets: 0,
+            failure_limit: 1,
+            initial_delay: Dur::ZERO,
         })]
     } else {
         vec![]
@@ -150,6 +153,12 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
         approval: false,
         require_coverage: None,
         spread_by: vec![],
+        silent_after: None,
+        on_silent: crate::spec::OnSilent::Fail,
+        apply_timeout: crate::spec::DEFAULT_APPLY_TIMEOUT,
+        max_unconfirmed: None,
+        hold_timeout: crate::spec::DEFAULT_HOLD_TIMEOUT,
+        allow_empty: false,
     }
 }
 

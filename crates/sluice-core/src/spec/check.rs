@@ -152,6 +152,9 @@ fn check_pipeline(c: &mut Collector<'_>, name: &str, p: &PipelineSpec) {
                     if t.min_samples == 0 {
                         c.add(&gp, "min_samples must be at least 1: a gate never passes on no data");
                     }
+                    if t.failure_limit == 0 {
+                        c.add(&gp, "failure_limit must be at least 1 (1: the first failing evaluation fails the gate)");
+                    }
                 }
                 GateSpec::Compare(g) => {
                     if !(g.confidence > 0.5 && g.confidence < 1.0) {
@@ -163,8 +166,20 @@ fn check_pipeline(c: &mut Collector<'_>, name: &str, p: &PipelineSpec) {
                     if g.min_samples < 2 {
                         c.add(&gp, "min_samples must be at least 2 targets per side for a comparison");
                     }
+                    if g.failure_limit == 0 {
+                        c.add(&gp, "failure_limit must be at least 1 (1: the first failing evaluation fails the gate)");
+                    }
                 }
             }
+        }
+        if st.apply_timeout.0 == 0 {
+            c.add(&sp(&[key("apply_timeout")]), "apply_timeout must be longer than 0s: members need time to apply");
+        }
+        if st.hold_timeout.0 == 0 {
+            c.add(&sp(&[key("hold_timeout")]), "hold_timeout must be longer than 0s");
+        }
+        if st.silent_after.is_some_and(|d| d.0 == 0) {
+            c.add(&sp(&[key("silent_after")]), "silent_after must be longer than 0s");
         }
         if let Some(cov) = &st.require_coverage {
             if si == 0 {

@@ -57,6 +57,18 @@ impl GateSpec {
             GateSpec::Compare(g) => &g.metric,
         }
     }
+    pub fn tolerance(&self) -> Tolerance {
+        match self {
+            GateSpec::Threshold(g) => Tolerance { failure_limit: g.failure_limit, initial_delay: g.initial_delay },
+            GateSpec::Compare(g) => Tolerance { failure_limit: g.failure_limit, initial_delay: g.initial_delay },
+        }
+    }
+    pub fn min_samples(&self) -> u32 {
+        match self {
+            GateSpec::Threshold(g) => g.min_samples,
+            GateSpec::Compare(g) => g.min_samples,
+        }
+    }
     /// Where the gate reads health from; `None`: the samples agents report.
     pub fn source(&self) -> Option<&HealthSource> {
         match self {
@@ -91,6 +103,37 @@ pub struct ThresholdGate {
     /// `min_samples` counts the source's per-target values in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<HealthSource>,
+    /// How many of the wave's targets may breach the bound on their own (each judged over its
+    /// own reports in the window) while the aggregate holds (default 0): one target failing
+    /// every request is never averaged away by its healthy neighbours.
+    #[serde(default)]
+    pub max_failing_targets: u32,
+    /// Consecutive failing evaluations (counted at most once per report interval) before the
+    /// gate fails (default 1: the first). Until then a failing evaluation holds the wave.
+    #[serde(default = "default_failure_limit")]
+    pub failure_limit: u32,
+    /// Reports a member sends in this long after it first runs the candidate are ignored (a
+    /// reload's warm-up); default 0s.
+    #[serde(default)]
+    pub initial_delay: Dur,
+}
+
+/// How a gate treats a failing evaluation and a fresh member: the knobs Argo Rollouts
+/// (`failureLimit`) and Flagger (`threshold`) users ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tolerance {
+    pub failure_limit: u32,
+    pub initial_delay: Dur,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance { failure_limit: default_failure_limit(), initial_delay: Dur::ZERO }
+    }
+}
+
+fn default_failure_limit() -> u32 {
+    1
 }
 
 /// The canary (targets on the new release) must not be worse than the baseline (targets of the
@@ -120,6 +163,14 @@ pub struct CompareGate {
     /// Where the values come from (default: the samples agents report), as for thresholds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<HealthSource>,
+    /// Consecutive failing evaluations (counted at most once per report interval) before the
+    /// gate fails (default 1: the first). Until then a failing evaluation holds the wave.
+    #[serde(default = "default_failure_limit")]
+    pub failure_limit: u32,
+    /// Reports a member sends in this long after it first runs the candidate are ignored (a
+    /// reload's warm-up); default 0s.
+    #[serde(default)]
+    pub initial_delay: Dur,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

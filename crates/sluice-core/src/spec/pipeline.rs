@@ -46,6 +46,56 @@ pub struct StageSpec {
     /// before taking a second of any (defaults to the coverage labels).
     #[serde(default)]
     pub spread_by: Vec<String>,
+    /// A wave member told to apply that sends no report for this long is silent (default:
+    /// three of the server's report intervals). Silence is failure unless `on_silent: hold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_after: Option<Dur>,
+    /// What a silent wave member does to its wave: `fail` (default) fails the wave and rolls
+    /// back; `hold` stops the bake clock and holds the wave until it reports again, for fleets
+    /// whose hosts sleep. A stage whose members are all silent never passes either way.
+    #[serde(default)]
+    pub on_silent: OnSilent,
+    /// How long a wave's members have to confirm they run the release (default 2m); a wave
+    /// with members still unconfirmed then fails, naming them, unless `max_unconfirmed` allows.
+    #[serde(default = "default_apply_timeout")]
+    pub apply_timeout: Dur,
+    /// How many members of a wave (a count, or a share of the wave such as `5%`) may miss
+    /// `apply_timeout` without failing it; they are then excluded from the rollout's judgement
+    /// and listed (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unconfirmed: Option<WaveSize>,
+    /// How long a wave may stay held (gates inconclusive, or members silent under
+    /// `on_silent: hold`) past the end of its bake before it fails closed (default 15m).
+    #[serde(default = "default_hold_timeout")]
+    pub hold_timeout: Dur,
+    /// The stage may select no target (it is then skipped, with an event). Without it a stage
+    /// that selects nothing is refused at `apply` and at rollout start.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+/// What a silent wave member does to its wave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSilent {
+    /// The wave fails and every touched target rolls back.
+    #[default]
+    Fail,
+    /// The wave holds (its bake clock stopped) until the member reports again.
+    Hold,
+}
+
+/// The default `apply_timeout`.
+pub const DEFAULT_APPLY_TIMEOUT: Dur = Dur::mins(2);
+/// The default `hold_timeout`.
+pub const DEFAULT_HOLD_TIMEOUT: Dur = Dur::mins(15);
+
+fn default_apply_timeout() -> Dur {
+    DEFAULT_APPLY_TIMEOUT
+}
+
+fn default_hold_timeout() -> Dur {
+    DEFAULT_HOLD_TIMEOUT
 }
 
 fn default_waves() -> Vec<WaveSize> {
