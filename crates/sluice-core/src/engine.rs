@@ -23,7 +23,9 @@ pub use action::{Action, Event, EventKind, Outcome};
 pub use gates::{GateEval, Verdict};
 pub use observe::{Observations, Sample};
 pub use plan::{Plan, PlanError, StagePlan, TargetInfo};
-pub use rollout::{Command, CommandError, Phase, Rollout, StartOptions};
+pub use rollout::{
+    Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, Phase, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StartOptions,
+};
 pub use service::{Refusal, ServiceState};
 
 #[cfg(test)]

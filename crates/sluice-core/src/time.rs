@@ -45,6 +45,13 @@ impl Dur {
     }
 }
 
+impl std::ops::Add for Dur {
+    type Output = Dur;
+    fn add(self, d: Dur) -> Dur {
+        Dur(self.0.saturating_add(d.0))
+    }
+}
+
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {input:?}: {why} (expected e.g. `500ms`, `30s`, `5m`, `1h30m`)")]

@@ -39,6 +39,9 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// Where uploaded bundles are unpacked for validation (`<data_dir>/tmp`).
     pub scratch: PathBuf,
+    /// When this server process started watching the fleet: a wave member is never called
+    /// silent, nor a bake observed, for time before it.
+    pub watching_since: sluice_core::time::Millis,
 }
 
 pub type SharedApp = Arc<App>;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use sluice_core::engine::{Action, Command, Phase, PlanError, Rollout, ServiceState, StartOptions};
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::{GateSpec, PipelineSpec};
-use sluice_core::time::Millis;
+use sluice_core::time::{Dur, Millis};
 use sluice_store::{DesiredChange, RolloutFilter, RolloutRecord, Store, StoreError, Transition, split_actions};
 use tokio::sync::{Mutex, Notify};
 
@@ -165,6 +165,7 @@ impl Driver {
             emergency: req.emergency,
             reason: req.reason,
             seed: req.seed.unwrap_or_else(|| seed_of(&id)),
+            report_interval: Dur(app.config.report_interval_ms()),
         };
         let (rollout, actions) = Rollout::start(
             id.clone(),
@@ -307,7 +308,13 @@ async fn step_all(app: &App, state: &mut Rollouts) {
         let actions = {
             let fleet = app.fleet.read();
             let sources = app.source_status.read();
-            let obs = ServiceObservations { fleet: &fleet, sources: &sources, service: &service, since };
+            let obs = ServiceObservations {
+                fleet: &fleet,
+                sources: &sources,
+                service: &service,
+                since,
+                watching_since: app.watching_since,
+            };
             rollout.step(now, &obs)
         };
         if actions.is_empty() && rollout.phase == before {

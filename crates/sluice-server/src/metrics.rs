@@ -172,6 +172,7 @@ impl Metrics {
                         Outcome::Completed => "completed",
                         Outcome::RolledBack => "rolled_back",
                         Outcome::Aborted => "aborted",
+                        Outcome::RollbackIncomplete => "rollback_incomplete",
                     };
                     self.rollouts_finished.get_or_create(&label("outcome", outcome)).inc();
                 }

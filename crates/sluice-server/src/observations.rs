@@ -18,11 +18,21 @@ pub struct ServiceObservations<'a> {
     pub service: &'a str,
     /// Apply failures received before this are about an earlier rollout.
     pub since: Millis,
+    /// When this server started watching the fleet.
+    pub watching_since: Millis,
 }
 
 impl Observations for ServiceObservations<'_> {
     fn running(&self, target: &TargetId) -> Option<&ReleaseId> {
         self.fleet.get(target)?.services.get(self.service)?.running.as_ref()
+    }
+
+    fn last_report(&self, target: &TargetId) -> Option<Millis> {
+        self.fleet.get(target).map(|t| t.last_seen).filter(|at| at.0 > 0)
+    }
+
+    fn watching_since(&self) -> Millis {
+        self.watching_since
     }
 
     fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String> {

@@ -145,6 +145,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics: Metrics::new(),
         shutdown: shutdown_rx.clone(),
         scratch,
+        watching_since: crate::clock::now(),
     });
     let router = routes::router(app.clone());
     let mut stop = shutdown_rx;

@@ -46,6 +46,9 @@ impl Observations for Fleet {
     fn running(&self, target: &TargetId) -> Option<&ReleaseId> {
         self.index.get(target).map(|&i| &self.running[i])
     }
+    fn last_report(&self, target: &TargetId) -> Option<Millis> {
+        self.index.get(target).map(|_| Millis(self.now / INTERVAL_MS * INTERVAL_MS))
+    }
     fn apply_failure(&self, _: &TargetId, _: &ReleaseId) -> Option<String> {
         None
     }
@@ -111,8 +114,16 @@ fn bench(name: &str, gates: &str) {
         now: 3_600_000,
     };
     let t = Instant::now();
-    let started =
-        Rollout::start("bench", "svc", new, Some(old), &spec, &infos, &StartOptions::default(), Millis(fleet.now));
+    let started = Rollout::start(
+        "bench",
+        "svc",
+        new,
+        Some(old),
+        &spec,
+        &infos,
+        &StartOptions { report_interval: sluice_core::time::Dur(INTERVAL_MS), ..StartOptions::default() },
+        Millis(fleet.now),
+    );
     let start_cost = t.elapsed();
     let Ok((mut rollout, actions)) = started else {
         eprintln!("the rollout did not start");

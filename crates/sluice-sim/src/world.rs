@@ -254,6 +254,13 @@ impl<'a> World<'a> {
 }
 
 impl Observations for World<'_> {
+    fn last_report(&self, target: &TargetId) -> Option<Millis> {
+        self.lookup(target)?;
+        let interval = self.ctx.scenario.report_interval.0.max(1);
+        let last = self.now.0 / interval * interval;
+        (last > 0).then_some(Millis(last))
+    }
+
     fn running(&self, target: &TargetId) -> Option<&ReleaseId> {
         self.lookup(target).map(|i| &self.ctx.cat.get(self.targets[i].running).id)
     }

@@ -10,6 +10,8 @@ pub enum StepOutcome {
     Completed,
     RolledBack,
     Aborted,
+    /// Rolled back, but some target did not get back to known-good.
+    RollbackIncomplete,
     /// Refused by validation at release create: nothing shipped.
     Rejected,
     /// The step could not finish (timeout, server error): the story did not hold.
@@ -22,6 +24,7 @@ impl StepOutcome {
             StepOutcome::Completed => "completed",
             StepOutcome::RolledBack => "rolled_back",
             StepOutcome::Aborted => "aborted",
+            StepOutcome::RollbackIncomplete => "rollback_incomplete",
             StepOutcome::Rejected => "rejected",
             StepOutcome::Error => "error",
         }

@@ -127,6 +127,7 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
         Some(Outcome::Completed) => StepOutcome::Completed,
         Some(Outcome::RolledBack) => StepOutcome::RolledBack,
         Some(Outcome::Aborted) => StepOutcome::Aborted,
+        Some(Outcome::RollbackIncomplete) => StepOutcome::RollbackIncomplete,
         None => StepOutcome::Error,
     };
     let (touched, in_prod) = rollout_watch::touched_in(&done, PROD);

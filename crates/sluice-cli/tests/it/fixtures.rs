@@ -5,7 +5,7 @@ use sluice_core::engine::{GateEval, Rollout, StartOptions, TargetInfo, Verdict};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::spec::{GateKind, parse_spec};
-use sluice_core::time::Millis;
+use sluice_core::time::{Dur, Millis};
 
 pub const CANDIDATE: &str = "sha256:3fa9c2e1b0d4a5b6c7d8e9f00112233445566778899aabbccddeeff00112233";
 pub const KNOWN_GOOD: &str = "sha256:1b2c3d4e5f60718293a4b5c6d7e8f9000112233445566778899aabbccddeeff0";
@@ -61,6 +61,11 @@ pub fn rollout_view() -> RolloutView {
             samples: 12,
             baseline_samples: None,
             reason: "error_rate 0.2846 > max 0.01".into(),
+            failing_targets: vec![],
+            max_failing_targets: Some(0),
+            failure_limit: 1,
+            consecutive_failures: 1,
+            initial_delay: Dur::ZERO,
         },
         GateEval {
             gate: "p99-vs-baseline".into(),
@@ -75,6 +80,11 @@ pub fn rollout_view() -> RolloutView {
             samples: 2,
             baseline_samples: Some(8),
             reason: "2 canary targets with data, need 3".into(),
+            failing_targets: vec![],
+            max_failing_targets: None,
+            failure_limit: 1,
+            consecutive_failures: 0,
+            initial_delay: Dur::ZERO,
         },
     ];
     RolloutView {

@@ -27,6 +27,21 @@ pub enum Outcome {
     Completed,
     RolledBack,
     Aborted,
+    /// Told to roll back, but some touched targets did not get back to known-good within the
+    /// confirmation timeout (the rollout's reason names each one and why). Holds the service.
+    RollbackIncomplete,
+}
+
+impl Outcome {
+    /// The outcome in words, as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Aborted => "aborted",
+            Outcome::RollbackIncomplete => "rollback incomplete",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +93,32 @@ pub enum EventKind {
     },
     ApplyFailed {
         stage: String,
+        target: TargetId,
+        reason: String,
+    },
+    /// Members that did not confirm the apply in time, within `max_unconfirmed`: left out of
+    /// judgement from now on.
+    Excluded {
+        stage: String,
+        wave: usize,
+        targets: Vec<TargetId>,
+        why: String,
+    },
+    /// Members that did not confirm the apply in time: the wave fails.
+    ApplyTimedOut {
+        stage: String,
+        wave: usize,
+        targets: Vec<TargetId>,
+    },
+    /// A wave stayed held (inconclusive, or members silent under `on_silent: hold`) past its
+    /// `hold_timeout`: it fails closed.
+    HoldTimedOut {
+        stage: String,
+        wave: usize,
+        why: String,
+    },
+    /// A touched target reported that it could not return to known-good.
+    RollbackFailed {
         target: TargetId,
         reason: String,
     },

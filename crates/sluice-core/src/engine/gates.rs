@@ -1,7 +1,7 @@
 //! Judging a wave: each gate over its window gives pass, fail or inconclusive, with a record of
 //! its inputs, values and statistics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::plan::StagePlan;
 use crate::gate::mann_whitney::{Alternative, mann_whitney};
 use crate::release::{ReleaseId, TargetId};
 use crate::spec::{CompareGate, GateKind, GateSpec, HealthSource, Metric, ThresholdGate, Worse};
-use crate::time::Millis;
+use crate::time::{Dur, Millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,17 +44,100 @@ pub struct GateEval {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_samples: Option<u64>,
     pub reason: String,
+    /// Targets that breach the bound on their own, with their values (at most ten named).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_targets: Vec<String>,
+    /// How many targets may breach on their own (threshold gates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failing_targets: Option<u32>,
+    /// Consecutive failing evaluations needed to fail, and how many there were so far.
+    #[serde(default = "one")]
+    pub failure_limit: u32,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// Reports ignored right after a member first runs the candidate.
+    #[serde(default)]
+    pub initial_delay: Dur,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl GateEval {
+    /// `gate errors [proxy=fl1]: reason`, for messages.
+    pub fn summary(&self) -> String {
+        format!(
+            "gate {}{}: {}",
+            self.gate,
+            self.scope.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default(),
+            self.reason
+        )
+    }
 }
 
 /// The window a gate looks at, and what "the candidate" is.
 #[derive(Debug, Clone, Copy)]
 pub struct Window<'a> {
     pub now: Millis,
-    /// When the current wave's targets were all on the candidate.
+    /// When the current wave started (its new members were told to apply).
     pub wave_start: Millis,
     pub candidate: &'a ReleaseId,
     /// Canary = `stage.targets[..canary_end]`.
     pub canary_end: usize,
+    /// When each wave of the stage started, so a member's reports count from the moment it
+    /// was told to apply (`wave_started[w]` for the members of wave `w`).
+    pub wave_started: &'a [Millis],
+    /// Members left out of judgement (they missed the apply deadline within
+    /// `max_unconfirmed`).
+    pub excluded: &'a BTreeSet<TargetId>,
+}
+
+impl Window<'_> {
+    /// When the member at `index` of the stage was told to apply.
+    pub fn told(&self, stage: &StagePlan, index: usize) -> Millis {
+        let w = stage.wave_ends.partition_point(|&end| end <= index);
+        self.wave_started.get(w).copied().unwrap_or(self.wave_start)
+    }
+
+    fn judged(&self, stage: &StagePlan, index: usize) -> bool {
+        stage.targets.get(index).is_some_and(|t| !self.excluded.contains(t))
+    }
+}
+
+/// Calls `f` with the candidate's samples of the member at `index` that a gate with `window`
+/// and `initial_delay` counts: from when it was told to apply (or `window` ago, if later),
+/// skipping those within `initial_delay` of its first report on the candidate.
+fn member_samples(
+    obs: &dyn Observations,
+    source: Option<&HealthSource>,
+    stage: &StagePlan,
+    w: &Window<'_>,
+    index: usize,
+    (window, initial_delay): (Dur, Dur),
+    f: &mut dyn FnMut(&Sample),
+) {
+    let told = w.told(stage, index);
+    let from = w.now.saturating_sub(window).max(told);
+    let target = &stage.targets[index];
+    if initial_delay == Dur::ZERO {
+        read(obs, source, target, from, w.now, &mut |s| {
+            if s.release.as_ref() == Some(w.candidate) {
+                f(s);
+            }
+        });
+        return;
+    }
+    let mut first: Option<Millis> = None;
+    read(obs, source, target, told, w.now, &mut |s| {
+        if s.release.as_ref() != Some(w.candidate) {
+            return;
+        }
+        let first = *first.get_or_insert(s.at);
+        if s.at > from && s.at >= first + initial_delay {
+            f(s);
+        }
+    });
 }
 
 /// Running sums of samples, enough for every built-in metric.
@@ -118,7 +201,7 @@ impl Agg {
 /// Evaluate one gate for a wave: one record per label value when the gate breaks down by a
 /// label, else one.
 pub fn evaluate(gate: &GateSpec, stage: &StagePlan, w: Window<'_>, obs: &dyn Observations) -> Vec<GateEval> {
-    let groups = scopes(stage, gate.per_label(), w.canary_end);
+    let groups = scopes(stage, gate.per_label(), &w);
     groups
         .into_iter()
         .map(|(scope, members)| match gate {
@@ -133,13 +216,14 @@ pub fn combine(evals: &[GateEval]) -> Verdict {
     evals.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Pass)
 }
 
-/// Canary indices grouped by label value (one group, no scope, without a breakdown).
-fn scopes(stage: &StagePlan, label: Option<&str>, canary_end: usize) -> Vec<(Option<String>, Vec<usize>)> {
+/// Judged canary indices grouped by label value (one group, no scope, without a breakdown).
+fn scopes(stage: &StagePlan, label: Option<&str>, w: &Window<'_>) -> Vec<(Option<String>, Vec<usize>)> {
+    let members = (0..w.canary_end).filter(|&i| w.judged(stage, i));
     match label {
-        None => vec![(None, (0..canary_end).collect())],
+        None => vec![(None, members.collect())],
         Some(l) => {
             let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for i in 0..canary_end {
+            for i in members {
                 m.entry(stage.label_of(l, i).unwrap_or("").to_string()).or_default().push(i);
             }
             m.into_iter().map(|(v, idx)| (Some(format!("{l}={v}")), idx)).collect()
@@ -155,14 +239,22 @@ fn threshold(
     scope: Option<String>,
     members: &[usize],
 ) -> GateEval {
-    let from = w.now.saturating_sub(g.window).max(w.wave_start);
     let mut agg = Agg::default();
+    // A member breaches on its own with this many reports of its own (two report intervals).
+    let own_min = u64::from(g.min_samples.min(2));
+    let mut breaching: Vec<(f64, &TargetId)> = Vec::new();
     for &i in members {
-        read(obs, g.source.as_ref(), &stage.targets[i], from, w.now, &mut |s| {
-            if s.release.as_ref() == Some(w.candidate) {
-                agg.add(s, &g.metric);
-            }
+        let mut own = Agg::default();
+        member_samples(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &mut |s| {
+            agg.add(s, &g.metric);
+            own.add(s, &g.metric);
         });
+        if own.samples >= own_min
+            && let Ok(v) = own.value(&g.metric)
+            && (g.max.is_some_and(|m| v > m) || g.min.is_some_and(|m| v < m))
+        {
+            breaching.push((v, &stage.targets[i]));
+        }
     }
     let bound = g.max.or(g.min);
     let mut eval = GateEval {
@@ -178,7 +270,31 @@ fn threshold(
         samples: agg.samples,
         baseline_samples: None,
         reason: String::new(),
+        failing_targets: breaching.iter().take(10).map(|(v, t)| format!("{t} {} = {}", g.metric, fmt(*v))).collect(),
+        max_failing_targets: Some(g.max_failing_targets),
+        failure_limit: g.failure_limit,
+        consecutive_failures: 0,
+        initial_delay: g.initial_delay,
     };
+    aggregate(g, obs, &agg, &mut eval);
+    // The aggregate's own failure says most; otherwise members breaching alone fail the gate
+    // even when the aggregate passes or lacks data (one bad host is never averaged away).
+    if eval.verdict != Verdict::Fail && breaching.len() > g.max_failing_targets as usize {
+        eval.verdict = Verdict::Fail;
+        eval.reason = format!(
+            "{} target(s) breach {} {} on their own (max_failing_targets {}): {}",
+            breaching.len(),
+            if g.max.is_some() { "max" } else { "min" },
+            bound.map(fmt).unwrap_or_default(),
+            g.max_failing_targets,
+            eval.failing_targets.join(", ")
+        );
+    }
+    eval
+}
+
+/// The threshold's verdict on the wave's aggregate.
+fn aggregate(g: &ThresholdGate, obs: &dyn Observations, agg: &Agg, eval: &mut GateEval) {
     if agg.samples < u64::from(g.min_samples) {
         let what = match &g.source {
             None => "reports",
@@ -191,7 +307,7 @@ fn threshold(
             g.min_samples,
             g.window
         );
-        return eval;
+        return;
     }
     match agg.value(&g.metric) {
         Err(why) => eval.reason = format!("{}{why}", source_problem(obs, g.source.as_ref())),
@@ -211,7 +327,6 @@ fn threshold(
             }
         }
     }
-    eval
 }
 
 fn compare(
@@ -222,17 +337,26 @@ fn compare(
     scope: Option<String>,
     members: &[usize],
 ) -> GateEval {
-    let from = w.now.saturating_sub(g.window).max(w.wave_start);
-    let per_target = |i: usize, from: Millis, to: Millis, on_candidate: bool| -> Option<f64> {
+    let from = w.now.saturating_sub(g.window);
+    let per_target = |i: usize, from: Millis, to: Millis| -> Option<f64> {
         let mut agg = Agg::default();
         read(obs, g.source.as_ref(), &stage.targets[i], from, to, &mut |s| {
-            if (s.release.as_ref() == Some(w.candidate)) == on_candidate {
+            if s.release.as_ref() != Some(w.candidate) {
                 agg.add(s, &g.metric);
             }
         });
         if agg.samples == 0 { None } else { agg.value(&g.metric).ok() }
     };
-    let canary: Vec<f64> = members.iter().filter_map(|&i| per_target(i, from, w.now, true)).collect();
+    let canary: Vec<f64> = members
+        .iter()
+        .filter_map(|&i| {
+            let mut agg = Agg::default();
+            member_samples(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &mut |s| {
+                agg.add(s, &g.metric);
+            });
+            if agg.samples == 0 { None } else { agg.value(&g.metric).ok() }
+        })
+        .collect();
     // Baseline: the stage's targets not yet on the candidate, in the same window and scope;
     // when the wave took them all, the same scope's targets before the wave started.
     let in_scope = |i: usize| match (&g.per_label, &scope) {
@@ -241,14 +365,14 @@ fn compare(
     };
     let mut baseline: Vec<f64> = (w.canary_end..stage.targets.len())
         .filter(|&i| in_scope(i))
-        .filter_map(|i| per_target(i, from, w.now, false))
+        .filter_map(|i| per_target(i, from, w.now))
         .collect();
     let mut basis = "targets still on the previous release";
     if baseline.len() < g.min_samples as usize {
         let before = w.wave_start.saturating_sub(g.window);
         baseline = (0..stage.targets.len())
-            .filter(|&i| in_scope(i))
-            .filter_map(|i| per_target(i, before, w.wave_start, false))
+            .filter(|&i| in_scope(i) && w.judged(stage, i))
+            .filter_map(|i| per_target(i, before, w.wave_start))
             .collect();
         basis = "the stage before this wave";
     }
@@ -265,6 +389,11 @@ fn compare(
         samples: canary.len() as u64,
         baseline_samples: Some(baseline.len() as u64),
         reason: String::new(),
+        failing_targets: Vec::new(),
+        max_failing_targets: None,
+        failure_limit: g.failure_limit,
+        consecutive_failures: 0,
+        initial_delay: g.initial_delay,
     };
     if canary.len() < g.min_samples as usize || baseline.len() < g.min_samples as usize {
         eval.reason = format!(
@@ -379,6 +508,9 @@ mod tests {
         fn running(&self, _: &TargetId) -> Option<&ReleaseId> {
             None
         }
+        fn last_report(&self, _: &TargetId) -> Option<Millis> {
+            None
+        }
         fn apply_failure(&self, _: &TargetId, _: &ReleaseId) -> Option<String> {
             None
         }
@@ -433,6 +565,11 @@ mod tests {
             label_values: BTreeMap::new(),
             traffic_share: 0.0,
             wave_traffic: vec![0.0],
+            silent_after: None,
+            on_silent: crate::spec::OnSilent::Fail,
+            apply_timeout: crate::spec::DEFAULT_APPLY_TIMEOUT,
+            max_unconfirmed: None,
+            hold_timeout: crate::spec::DEFAULT_HOLD_TIMEOUT,
         }
     }
 
@@ -450,7 +587,15 @@ mod tests {
         let g = gate();
         let st = stage(g.clone());
         let cand = ReleaseId::from("new");
-        let w = Window { now: Millis(20_000), wave_start: Millis(0), candidate: &cand, canary_end: 1 };
+        let none = BTreeSet::new();
+        let w = Window {
+            now: Millis(20_000),
+            wave_start: Millis(0),
+            candidate: &cand,
+            canary_end: 1,
+            wave_started: &[Millis(0)],
+            excluded: &none,
+        };
         let mut evals = evaluate(&g, &st, w, obs);
         assert_eq!(evals.len(), 1);
         evals.remove(0)

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::action::Action;
+use super::action::{Action, EventKind};
+use super::observe::Observations;
 use super::rollout::Rollout;
 use crate::release::{ReleaseId, TargetId};
+use crate::time::Millis;
 
 /// A broken invariant, named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +18,64 @@ pub enum Violation {
     UnknownRelease { rollout: String, target: TargetId, release: Option<ReleaseId> },
     #[error("waves-never-shrink: rollout {rollout} stage {stage} wave {wave} ends before the wave before it")]
     WaveShrank { rollout: String, stage: String, wave: usize },
+    #[error("silence-never-passes: rollout {rollout} passed stage {stage} wave {wave} while {target} was silent")]
+    SilentPassed { rollout: String, stage: String, wave: usize, target: TargetId },
+    #[error("no-verdict-waits-forever: rollout {rollout} is still {phase} at {now:?}, past its deadline {deadline:?}")]
+    PastDeadline { rollout: String, phase: String, now: Millis, deadline: Option<Millis> },
+}
+
+impl Violation {
+    /// The invariant's name, as docs and metrics spell it.
+    pub fn invariant(&self) -> &'static str {
+        match self {
+            Violation::PromotedPastFailure(_) => "never-promote-past-failed-gate",
+            Violation::UnknownRelease { .. } => "only-validated-or-known-good",
+            Violation::WaveShrank { .. } => "waves-never-shrink",
+            Violation::SilentPassed { .. } => "silence-never-passes",
+            Violation::PastDeadline { .. } => "no-verdict-waits-forever",
+        }
+    }
+}
+
+/// Checks of one step against what the fleet showed at `now`:
+/// - `silence-never-passes`: every judged member of a wave that passed reported since the shell
+///   started watching and within its stage's `silent_after`;
+/// - `no-verdict-waits-forever`: a rollout that is applying, baking or rolling back has a
+///   deadline, and is not past it after the step (the step must have acted on it).
+pub fn check_step(r: &Rollout, now: Millis, obs: &dyn Observations, actions: &[Action]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for a in actions {
+        let Action::Record(e) = a else { continue };
+        let EventKind::WavePassed { stage, wave } = &e.kind else { continue };
+        let Some(si) = r.plan.stages.iter().position(|s| &s.name == stage) else { continue };
+        let sp = &r.plan.stages[si];
+        let after = r.silent_after(si);
+        let end = sp.wave_ends.get(*wave).copied().unwrap_or(0).min(sp.targets.len());
+        for t in sp.targets[..end].iter().filter(|t| !r.excluded.contains(*t)) {
+            let heard = obs.last_report(t);
+            if heard.is_none_or(|at| at < obs.watching_since() || now.since(at) >= after) {
+                v.push(Violation::SilentPassed {
+                    rollout: r.id.clone(),
+                    stage: stage.clone(),
+                    wave: *wave,
+                    target: t.clone(),
+                });
+            }
+        }
+    }
+    let waits_on_fleet = matches!(
+        r.phase,
+        super::Phase::Applying { .. } | super::Phase::Baking { .. } | super::Phase::RollingBack { .. }
+    );
+    if waits_on_fleet && r.deadline().is_none_or(|d| now >= d) {
+        v.push(Violation::PastDeadline {
+            rollout: r.id.clone(),
+            phase: r.phase_name().to_string(),
+            now,
+            deadline: r.deadline(),
+        });
+    }
+    v
 }
 
 /// Static checks of a rollout's plan.

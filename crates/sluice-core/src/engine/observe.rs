@@ -34,6 +34,14 @@ pub struct Sample {
 pub trait Observations {
     /// The release the target reports running now; `None` if nothing or unknown.
     fn running(&self, target: &TargetId) -> Option<&ReleaseId>;
+    /// When the target last reported anything at all (its latest report's receive time); `None`
+    /// if it never did since the shell started watching. Silence is measured from here.
+    fn last_report(&self, target: &TargetId) -> Option<Millis>;
+    /// Since when the shell has been watching the fleet (the server's start; 0 in a
+    /// simulation): a member is never called silent for time the shell itself was away.
+    fn watching_since(&self) -> Millis {
+        Millis(0)
+    }
     /// Why the target failed to apply `release` (refused by `check`, probe failed, bad bundle),
     /// if it did.
     fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String>;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::Labels;
 use crate::release::TargetId;
-use crate::spec::{CoverageSpec, GateSpec, PipelineSpec};
+use crate::spec::{
+    CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, GateSpec, OnSilent, PipelineSpec, WaveSize,
+};
 use crate::time::Dur;
 
 /// A target as the planner needs it.
@@ -41,9 +43,37 @@ pub struct StagePlan {
     pub traffic_share: f64,
     /// Traffic share covered by each wave (cumulative).
     pub wave_traffic: Vec<f64>,
+    /// As the stage's spec says (`None`: three report intervals).
+    #[serde(default)]
+    pub silent_after: Option<Dur>,
+    #[serde(default)]
+    pub on_silent: OnSilent,
+    #[serde(default = "default_apply_timeout")]
+    pub apply_timeout: Dur,
+    #[serde(default)]
+    pub max_unconfirmed: Option<WaveSize>,
+    #[serde(default = "default_hold_timeout")]
+    pub hold_timeout: Dur,
+}
+
+fn default_apply_timeout() -> Dur {
+    DEFAULT_APPLY_TIMEOUT
+}
+
+fn default_hold_timeout() -> Dur {
+    DEFAULT_HOLD_TIMEOUT
 }
 
 impl StagePlan {
+    /// How many members of a wave of `n` may miss the apply deadline.
+    pub fn unconfirmed_allowed(&self, n: usize) -> usize {
+        match self.max_unconfirmed {
+            None => 0,
+            Some(WaveSize::Count(c)) => usize::try_from(c).unwrap_or(usize::MAX),
+            Some(WaveSize::Percent(p)) => ((p / 100.0) * n as f64).floor() as usize,
+        }
+    }
+
     /// Label `label` of the target at `index` in `targets`.
     pub fn label_of(&self, label: &str, index: usize) -> Option<&str> {
         self.label_values.get(label).and_then(|v| v.get(index)).map(String::as_str)
@@ -59,6 +89,10 @@ pub struct Plan {
 pub enum PlanError {
     #[error("no target matches any stage of the pipeline ({0} targets known)")]
     NoTargets(usize),
+    #[error(
+        "stage {stage:?} selects no target ({known} targets known): fix its selector, or set `allow_empty: true` to skip it"
+    )]
+    EmptyStage { stage: String, known: usize },
 }
 
 impl Plan {
@@ -75,6 +109,9 @@ impl Plan {
         }
         if per_stage.iter().all(Vec::is_empty) {
             return Err(PlanError::NoTargets(targets.len()));
+        }
+        if let Some((spec, _)) = pipeline.stages.iter().zip(&per_stage).find(|(s, m)| m.is_empty() && !s.allow_empty) {
+            return Err(PlanError::EmptyStage { stage: spec.name.clone(), known: targets.len() });
         }
         // Coverage compares label combinations across stages, so every stage records them.
         let coverage_keys: BTreeSet<String> = pipeline
@@ -132,6 +169,11 @@ impl Plan {
                 label_values,
                 traffic_share: acc,
                 wave_traffic,
+                silent_after: spec.silent_after,
+                on_silent: spec.on_silent,
+                apply_timeout: spec.apply_timeout,
+                max_unconfirmed: spec.max_unconfirmed,
+                hold_timeout: spec.hold_timeout,
             });
         }
         Ok(Plan { stages })

@@ -1,15 +1,27 @@
 //! One release moving through one pipeline: the state machine.
+//!
+//! Fail closed: a wave member that sends nothing is silent and fails its wave (or holds it,
+//! `on_silent: hold`); gates judge from the first apply, over the aggregate and each member
+//! alone; a bake counts only observed time; every phase that does not wait for a person has a
+//! deadline ([`Rollout::deadline`]); a rollback is done only when every touched target runs
+//! known-good, else it ends `rollback incomplete`, naming each target still out and why.
+
+mod command;
+mod rollback;
+mod silence;
+mod wave;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::silence::FRESH_INTERVALS;
 use super::action::{Action, Event, EventKind, Outcome};
-use super::gates::{GateEval, Verdict, Window, combine, evaluate};
+use super::gates::{GateEval, Verdict};
 use super::observe::Observations;
 use super::plan::{Plan, PlanError, TargetInfo};
 use crate::release::{ReleaseId, TargetId};
-use crate::spec::{CoverageMode, PipelineSpec};
+use crate::spec::PipelineSpec;
 use crate::time::{Dur, Millis};
 
 /// Where a rollout is. States carry what they need.
@@ -21,18 +33,26 @@ pub enum Phase {
         stage: usize,
         why: String,
     },
-    /// The wave's targets were told to apply the candidate; waiting for them to run it.
+    /// The wave's targets were told to apply the candidate at `since`; gates already judge
+    /// those that run it; the wave fails if they have not all confirmed by `apply_timeout`.
     Applying {
         stage: usize,
         wave: usize,
         since: Millis,
     },
-    /// Every target of the wave runs the candidate; gates judge it until the bake ends.
+    /// Every judged target of the wave runs the candidate; gates judge it until `observed`
+    /// (time in which every member reported) reaches the bake.
     Baking {
         stage: usize,
         wave: usize,
         since: Millis,
         held: bool,
+        /// Observed bake time so far.
+        #[serde(default)]
+        observed: Dur,
+        /// When `observed` was last brought up to date.
+        #[serde(default)]
+        checked: Millis,
     },
     /// Promotion stopped by a person. Gates still judge, and a failure still rolls back.
     Paused {
@@ -52,8 +72,15 @@ pub enum Phase {
     },
 }
 
+/// The report interval a rollout assumes when none is given (the server's default).
+pub const DEFAULT_REPORT_INTERVAL: Dur = Dur::secs(5);
+
+fn default_report_interval() -> Dur {
+    DEFAULT_REPORT_INTERVAL
+}
+
 /// How a rollout starts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartOptions {
     /// The emergency profile: bakes capped, nothing skipped.
     pub emergency: bool,
@@ -61,36 +88,25 @@ pub struct StartOptions {
     pub reason: Option<String>,
     /// Seeds the wave order.
     pub seed: u64,
+    /// How often targets report: silence, observed bake time and failure streaks are
+    /// measured in it.
+    #[serde(default = "default_report_interval")]
+    pub report_interval: Dur,
 }
 
-/// An operator's command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "command")]
-pub enum Command {
-    Pause {
-        by: String,
-    },
-    Resume {
-        by: String,
-    },
-    Approve {
-        by: String,
-    },
-    /// Stop and return every touched target to known-good; the service is not held.
-    Abort {
-        by: String,
-    },
-    /// Return every touched target to known-good now and hold the service, as a failed gate does.
-    Rollback {
-        by: String,
-        reason: String,
-    },
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions { emergency: false, reason: None, seed: 0, report_interval: DEFAULT_REPORT_INTERVAL }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    #[error("cannot {command} rollout {rollout}: it is {phase}")]
-    NotApplicable { rollout: String, command: &'static str, phase: String },
+pub use self::command::{Command, CommandError};
+
+/// Consecutive failing evaluations of one gate (and scope).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Streak {
+    count: u32,
+    at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +119,9 @@ pub struct Rollout {
     pub plan: Plan,
     pub phase: Phase,
     pub started_at: Millis,
+    /// How often targets report (see [`StartOptions::report_interval`]).
+    #[serde(default = "default_report_interval")]
+    pub report_interval: Dur,
     /// Every target moved to the candidate, in the order it was moved.
     pub touched: Vec<TargetId>,
     /// Set once a gate failed or an apply failed: nothing is promoted after it.
@@ -111,18 +130,39 @@ pub struct Rollout {
     pub approved: BTreeSet<usize>,
     /// Stages whose coverage was already judged.
     pub coverage_checked: BTreeSet<usize>,
+    /// When each wave of the current stage started (its members were told to apply).
+    #[serde(default)]
+    pub wave_started: Vec<Millis>,
+    /// Members that missed the apply deadline within `max_unconfirmed`: left out of judgement,
+    /// still rolled back with the rest.
+    #[serde(default)]
+    pub excluded: BTreeSet<TargetId>,
     /// The latest evaluation of each gate (and scope), for status displays.
     pub last_evals: Vec<GateEval>,
     /// Last verdict per gate and scope, so the log records changes, not every evaluation.
     last_verdicts: BTreeMap<String, Verdict>,
+    /// Failing streaks per gate and scope, for `failure_limit`.
+    #[serde(default)]
+    streaks: BTreeMap<String, Streak>,
+    /// Touched targets whose failure to return to known-good was already logged.
+    #[serde(default)]
+    rollback_failures: BTreeSet<TargetId>,
 }
 
 /// How long a rollback waits for every touched target to report known-good before it finishes
-/// anyway, naming the targets that did not confirm.
+/// as `rollback incomplete`, naming the targets that did not get there and why.
 pub const ROLLBACK_CONFIRM_TIMEOUT: Dur = Dur::mins(2);
 
 /// Guards against a loop of instantaneous transitions (empty stages, zero bakes).
 const MAX_TRANSITIONS_PER_STEP: usize = 256;
+
+/// A time by which a phase must end, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    /// `apply`, `bake`, `hold` or `rollback`.
+    pub what: String,
+    pub at: Millis,
+}
 
 impl Rollout {
     /// Plan and start a rollout of `release` (which must have passed validation) through
@@ -148,12 +188,17 @@ impl Rollout {
             plan,
             phase: Phase::Finished { outcome: Outcome::Aborted, at: now, why: String::new() },
             started_at: now,
+            report_interval: if opts.report_interval.0 == 0 { DEFAULT_REPORT_INTERVAL } else { opts.report_interval },
             touched: Vec::new(),
             failed: false,
             approved: BTreeSet::new(),
             coverage_checked: BTreeSet::new(),
+            wave_started: Vec::new(),
+            excluded: BTreeSet::new(),
             last_evals: Vec::new(),
             last_verdicts: BTreeMap::new(),
+            streaks: BTreeMap::new(),
+            rollback_failures: BTreeSet::new(),
         };
         let mut out = Vec::new();
         r.record(
@@ -194,13 +239,53 @@ impl Rollout {
         }
     }
 
-    /// When the engine next needs a step even if nothing is reported (a bake ending).
-    pub fn next_wakeup(&self) -> Option<Millis> {
+    /// The time by which the current phase must end; `None` only while the rollout waits for a
+    /// person (approval, pause) or is finished. Invariant `no-verdict-waits-forever`: a step at
+    /// or after it always moves the phase on.
+    pub fn deadline(&self) -> Option<Millis> {
         match &self.phase {
-            Phase::Baking { stage, since, .. } => self.plan.stages.get(*stage).map(|s| *since + s.bake),
+            Phase::Applying { stage, since, .. } => self.plan.stages.get(*stage).map(|s| *since + s.apply_timeout),
+            Phase::Baking { stage, since, .. } => {
+                self.plan.stages.get(*stage).map(|s| *since + s.bake + s.hold_timeout)
+            }
             Phase::RollingBack { since, .. } => Some(*since + ROLLBACK_CONFIRM_TIMEOUT),
-            _ => None,
+            Phase::AwaitingApproval { .. } | Phase::Paused { .. } | Phase::Finished { .. } => None,
         }
+    }
+
+    /// Every deadline of the current phase, for status: when the apply must be confirmed, the
+    /// earliest end of the bake (if every member keeps reporting), when a held wave fails, when
+    /// a rollback must be confirmed.
+    pub fn deadlines(&self) -> Vec<Deadline> {
+        let d = |what: &str, at: Millis| Deadline { what: what.to_string(), at };
+        match &self.phase {
+            Phase::Applying { stage, since, .. } => {
+                self.plan.stages.get(*stage).map(|s| vec![d("apply", *since + s.apply_timeout)]).unwrap_or_default()
+            }
+            Phase::Baking { stage, since, observed, checked, .. } => self
+                .plan
+                .stages
+                .get(*stage)
+                .map(|s| {
+                    let left = Dur(s.bake.0.saturating_sub(observed.0));
+                    vec![d("bake", (*checked).max(*since) + left), d("hold", *since + s.bake + s.hold_timeout)]
+                })
+                .unwrap_or_default(),
+            Phase::RollingBack { since, .. } => vec![d("rollback", *since + ROLLBACK_CONFIRM_TIMEOUT)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// When the engine next needs a step even if nothing is reported: the earliest end of a
+    /// bake, a deadline, or the next report interval while a wave is judged (silence is
+    /// noticed within one interval of its due time).
+    pub fn next_wakeup(&self) -> Option<Millis> {
+        let deadlines = self.deadlines().into_iter().map(|d| d.at);
+        let judging = match &self.phase {
+            Phase::Applying { since, .. } | Phase::Baking { since, .. } => Some(*since),
+            _ => None,
+        };
+        deadlines.chain(judging.map(|s| s + self.report_interval)).min()
     }
 
     /// Advance with what the fleet reports at `now`.
@@ -219,333 +304,13 @@ impl Rollout {
     fn step_once(&mut self, out: &mut Vec<Action>, now: Millis, obs: &dyn Observations) {
         match self.phase.clone() {
             Phase::Finished { .. } | Phase::AwaitingApproval { .. } => {}
-            Phase::Applying { stage, wave, .. } => {
-                if self.check_apply_failures(out, now, obs, stage) {
-                    return;
-                }
-                if self.wave_applied(obs, stage, wave) {
-                    let name = self.plan.stages[stage].name.clone();
-                    self.record(out, now, EventKind::WaveApplied { stage: name, wave });
-                    self.phase = Phase::Baking { stage, wave, since: now, held: false };
-                }
+            Phase::Applying { stage, wave, since } => self.step_applying(out, now, obs, stage, wave, since),
+            Phase::Baking { stage, wave, since, held, observed, checked } => {
+                self.step_baking(out, now, obs, (stage, wave), since, held, observed, checked)
             }
-            Phase::Baking { stage, wave, since, held } => {
-                if self.check_apply_failures(out, now, obs, stage) {
-                    return;
-                }
-                if let Some(why) = self.left_candidate(obs, stage, wave) {
-                    self.begin_rollback(out, now, why, Outcome::RolledBack);
-                    return;
-                }
-                let verdict = self.judge(out, now, obs, stage, wave, since);
-                if verdict == Verdict::Fail {
-                    let failing: Vec<String> = self
-                        .last_evals
-                        .iter()
-                        .filter(|e| e.verdict == Verdict::Fail)
-                        .map(|e| {
-                            format!(
-                                "gate {}{}: {}",
-                                e.gate,
-                                e.scope.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default(),
-                                e.reason
-                            )
-                        })
-                        .collect();
-                    let why =
-                        format!("stage {} wave {}: {}", self.plan.stages[stage].name, wave + 1, failing.join("; "));
-                    self.begin_rollback(out, now, why, Outcome::RolledBack);
-                    return;
-                }
-                let bake_over = now >= since + self.plan.stages[stage].bake;
-                if !bake_over {
-                    return;
-                }
-                if verdict == Verdict::Inconclusive {
-                    if !held {
-                        let why: Vec<String> = self
-                            .last_evals
-                            .iter()
-                            .filter(|e| e.verdict == Verdict::Inconclusive)
-                            .map(|e| {
-                                format!(
-                                    "gate {}{}: {}",
-                                    e.gate,
-                                    e.scope.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default(),
-                                    e.reason
-                                )
-                            })
-                            .collect();
-                        let name = self.plan.stages[stage].name.clone();
-                        self.record(
-                            out,
-                            now,
-                            EventKind::Held { stage: name, wave, why: format!("inconclusive: {}", why.join("; ")) },
-                        );
-                        self.phase = Phase::Baking { stage, wave, since, held: true };
-                    }
-                    return;
-                }
-                self.promote(out, now, stage, wave);
-            }
-            Phase::Paused { mut resume_to, by } => {
-                // Paused stops promotion, never protection: a wave that finished applying
-                // starts being judged.
-                if let Phase::Applying { stage, wave, .. } = *resume_to
-                    && self.wave_applied(obs, stage, wave)
-                {
-                    let name = self.plan.stages[stage].name.clone();
-                    self.record(out, now, EventKind::WaveApplied { stage: name, wave });
-                    *resume_to = Phase::Baking { stage, wave, since: now, held: false };
-                    self.phase = Phase::Paused { resume_to: resume_to.clone(), by };
-                }
-                if let Phase::Applying { stage, .. } | Phase::Baking { stage, .. } = *resume_to
-                    && self.check_apply_failures(out, now, obs, stage)
-                {
-                    return;
-                }
-                if let Phase::Baking { stage, wave, since, .. } = *resume_to
-                    && self.judge(out, now, obs, stage, wave, since) == Verdict::Fail
-                {
-                    {
-                        let why = format!(
-                            "stage {} wave {}: a gate failed while paused",
-                            self.plan.stages[stage].name,
-                            wave + 1
-                        );
-                        self.begin_rollback(out, now, why, Outcome::RolledBack);
-                    }
-                }
-            }
-            Phase::RollingBack { since, why, outcome } => {
-                let to = self.known_good.as_ref();
-                let behind: Vec<&TargetId> = self.touched.iter().filter(|t| obs.running(t) != to).collect();
-                if behind.is_empty() {
-                    self.finish(out, now, outcome, why);
-                } else if now >= since + ROLLBACK_CONFIRM_TIMEOUT {
-                    // An offline target must not keep the service locked forever: its desired
-                    // state already names known-good, and it moves when it comes back.
-                    let shown: Vec<String> = behind.iter().take(10).map(|t| t.to_string()).collect();
-                    let more = if behind.len() > shown.len() {
-                        format!(" and {} more", behind.len() - shown.len())
-                    } else {
-                        String::new()
-                    };
-                    let why = format!(
-                        "{why}; {} target(s) did not confirm the rollback within {}: {}{more} (their desired release is known-good; they move when they report again)",
-                        behind.len(),
-                        ROLLBACK_CONFIRM_TIMEOUT,
-                        shown.join(", ")
-                    );
-                    self.finish(out, now, outcome, why);
-                }
-            }
+            Phase::Paused { resume_to, by } => self.step_paused(out, now, obs, *resume_to, by),
+            Phase::RollingBack { since, why, outcome } => self.step_rolling_back(out, now, obs, since, why, outcome),
         }
-    }
-
-    /// A wave target that runs another release while its wave bakes fell back on its own (a
-    /// crash loop, a local switch-back): the wave failed even if the others look healthy.
-    fn left_candidate(&self, obs: &dyn Observations, stage: usize, wave: usize) -> Option<String> {
-        let sp = &self.plan.stages[stage];
-        let left: Vec<String> = sp.targets[..sp.wave_ends[wave]]
-            .iter()
-            .filter_map(|t| match obs.running(t) {
-                Some(r) if r != &self.release => Some(format!("{t} runs {r}")),
-                _ => None,
-            })
-            .collect();
-        if left.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "stage {} wave {}: {} target(s) left the candidate while baking ({})",
-            sp.name,
-            wave + 1,
-            left.len(),
-            left.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-        ))
-    }
-
-    fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {
-        let sp = &self.plan.stages[stage];
-        sp.targets[..sp.wave_ends[wave]].iter().all(|t| obs.running(t) == Some(&self.release))
-    }
-
-    /// Evaluate every gate of the stage for the current wave; records verdict changes.
-    fn judge(
-        &mut self,
-        out: &mut Vec<Action>,
-        now: Millis,
-        obs: &dyn Observations,
-        stage: usize,
-        wave: usize,
-        since: Millis,
-    ) -> Verdict {
-        let sp = &self.plan.stages[stage];
-        let w = Window { now, wave_start: since, candidate: &self.release, canary_end: sp.wave_ends[wave] };
-        let mut evals = Vec::new();
-        for g in &sp.gates {
-            evals.extend(evaluate(g, sp, w, obs));
-        }
-        let name = sp.name.clone();
-        let verdict = combine(&evals);
-        for e in &evals {
-            let key = format!("{stage}/{wave}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());
-            if self.last_verdicts.get(&key) != Some(&e.verdict) {
-                self.last_verdicts.insert(key, e.verdict);
-                self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval: e.clone() });
-            }
-        }
-        self.last_evals = evals;
-        verdict
-    }
-
-    /// Apply failures among the targets moved so far fail the rollout.
-    fn check_apply_failures(
-        &mut self,
-        out: &mut Vec<Action>,
-        now: Millis,
-        obs: &dyn Observations,
-        stage: usize,
-    ) -> bool {
-        let mut failures = Vec::new();
-        for t in &self.touched {
-            if let Some(reason) = obs.apply_failure(t, &self.release) {
-                failures.push((t.clone(), reason));
-            }
-        }
-        if failures.is_empty() {
-            return false;
-        }
-        let name = self.plan.stages[stage].name.clone();
-        let first = format!("{}: {}", failures[0].0, failures[0].1);
-        let n = failures.len();
-        for (target, reason) in failures {
-            self.record(out, now, EventKind::ApplyFailed { stage: name.clone(), target, reason });
-        }
-        self.begin_rollback(
-            out,
-            now,
-            format!("stage {name}: {n} target(s) failed to apply ({first})"),
-            Outcome::RolledBack,
-        );
-        true
-    }
-
-    fn promote(&mut self, out: &mut Vec<Action>, now: Millis, stage: usize, wave: usize) {
-        if self.failed {
-            return; // never-promote-past-failed-gate
-        }
-        let name = self.plan.stages[stage].name.clone();
-        // The log keeps each verdict change; it also keeps the evaluations that let the wave
-        // pass, with their values at that moment, unless this step recorded them already.
-        let recorded: Vec<GateEval> = out
-            .iter()
-            .filter_map(|a| match a {
-                Action::Record(e) => match &e.kind {
-                    EventKind::Gate { eval, .. } => Some(eval.clone()),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        for eval in self.last_evals.clone() {
-            if !recorded.contains(&eval) {
-                self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval });
-            }
-        }
-        self.record(out, now, EventKind::WavePassed { stage: name.clone(), wave });
-        if wave + 1 < self.plan.stages[stage].wave_ends.len() {
-            self.start_wave(out, now, stage, wave + 1);
-        } else {
-            self.record(out, now, EventKind::StagePassed { stage: name });
-            self.enter_stage(out, now, stage + 1);
-        }
-    }
-
-    fn enter_stage(&mut self, out: &mut Vec<Action>, now: Millis, mut stage: usize) {
-        while stage < self.plan.stages.len() && self.plan.stages[stage].targets.is_empty() {
-            let name = self.plan.stages[stage].name.clone();
-            self.record(
-                out,
-                now,
-                EventKind::StageSkipped { stage: name, why: "no target matches its selector".into() },
-            );
-            stage += 1;
-        }
-        if stage >= self.plan.stages.len() {
-            self.finish(out, now, Outcome::Completed, "every stage passed".into());
-            return;
-        }
-        let name = self.plan.stages[stage].name.clone();
-        if self.coverage_checked.insert(stage)
-            && let Some((missing, labels, mode)) = self.coverage_gap(stage)
-        {
-            {
-                let blocking = mode == CoverageMode::Block;
-                self.record(out, now, EventKind::CoverageGap { stage: name.clone(), labels, missing, blocking });
-                if blocking && !self.approved.contains(&stage) {
-                    let why = "coverage gap: earlier stages did not include every variant this stage has".to_string();
-                    self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
-                    self.phase = Phase::AwaitingApproval { stage, why };
-                    return;
-                }
-            }
-        }
-        if self.plan.stages[stage].approval && !self.approved.contains(&stage) {
-            let why = "the stage requires approval".to_string();
-            self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
-            self.phase = Phase::AwaitingApproval { stage, why };
-            return;
-        }
-        self.start_wave(out, now, stage, 0);
-    }
-
-    /// Combinations of the coverage labels present in `stage` but in no earlier stage.
-    fn coverage_gap(&self, stage: usize) -> Option<(Vec<String>, Vec<String>, CoverageMode)> {
-        let cov = self.plan.stages[stage].coverage.as_ref()?;
-        let combos = |sp: &super::plan::StagePlan| -> BTreeSet<String> {
-            (0..sp.targets.len())
-                .map(|i| {
-                    cov.labels
-                        .iter()
-                        .map(|l| format!("{l}={}", sp.label_of(l, i).unwrap_or("")))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .collect()
-        };
-        let here = combos(&self.plan.stages[stage]);
-        let mut before = BTreeSet::new();
-        for sp in &self.plan.stages[..stage] {
-            // Earlier stages' plans only carry the labels they needed; use their targets' values
-            // where recorded.
-            if cov.labels.iter().all(|l| sp.label_values.contains_key(l)) {
-                before.extend(combos(sp));
-            }
-        }
-        let missing: Vec<String> = here.difference(&before).cloned().collect();
-        if missing.is_empty() { None } else { Some((missing, cov.labels.clone(), cov.mode)) }
-    }
-
-    fn start_wave(&mut self, out: &mut Vec<Action>, now: Millis, stage: usize, wave: usize) {
-        let sp = &self.plan.stages[stage];
-        let begin = if wave == 0 { 0 } else { sp.wave_ends[wave - 1] };
-        let end = sp.wave_ends[wave];
-        let new: Vec<TargetId> = sp.targets[begin..end].to_vec();
-        let kind = EventKind::WaveStarted {
-            stage: sp.name.clone(),
-            wave,
-            size: sp.wave_sizes.get(wave).cloned().unwrap_or_default(),
-            targets: end,
-            new_targets: new.len(),
-        };
-        self.record(out, now, kind);
-        if !new.is_empty() {
-            self.touched.extend(new.iter().cloned());
-            out.push(Action::SetDesired { targets: new, release: self.release.clone() });
-        }
-        self.phase = Phase::Applying { stage, wave, since: now };
     }
 
     fn begin_rollback(&mut self, out: &mut Vec<Action>, now: Millis, why: String, outcome: Outcome) {
@@ -570,65 +335,8 @@ impl Rollout {
         out.push(Action::Record(Box::new(Event { at: now, rollout: self.id.clone(), kind })));
     }
 
-    /// Carry out an operator's command.
-    pub fn command(&mut self, now: Millis, cmd: &Command) -> Result<Vec<Action>, CommandError> {
-        let mut out = Vec::new();
-        let refuse = |r: &Rollout, command: &'static str| CommandError::NotApplicable {
-            rollout: r.id.clone(),
-            command,
-            phase: r.phase_name().to_string(),
-        };
-        match cmd {
-            Command::Pause { by } => match &self.phase {
-                Phase::Applying { .. } | Phase::Baking { .. } | Phase::AwaitingApproval { .. } => {
-                    self.record(&mut out, now, EventKind::Paused { by: by.clone() });
-                    self.phase = Phase::Paused { resume_to: Box::new(self.phase.clone()), by: by.clone() };
-                }
-                _ => return Err(refuse(self, "pause")),
-            },
-            Command::Resume { by } => match self.phase.clone() {
-                Phase::Paused { resume_to, .. } => {
-                    self.record(&mut out, now, EventKind::Resumed { by: by.clone() });
-                    // A bake must be one unbroken healthy stretch: it starts over.
-                    self.phase = match *resume_to {
-                        Phase::Baking { stage, wave, .. } => Phase::Baking { stage, wave, since: now, held: false },
-                        other => other,
-                    };
-                }
-                _ => return Err(refuse(self, "resume")),
-            },
-            Command::Approve { by } => match self.phase.clone() {
-                Phase::AwaitingApproval { stage, .. } => {
-                    self.approved.insert(stage);
-                    let name = self.plan.stages[stage].name.clone();
-                    self.record(&mut out, now, EventKind::Approved { stage: name, by: by.clone() });
-                    self.enter_stage(&mut out, now, stage);
-                }
-                _ => return Err(refuse(self, "approve")),
-            },
-            Command::Abort { by } => match self.phase {
-                Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "abort")),
-                _ => self.begin_rollback(&mut out, now, format!("aborted by {by}"), Outcome::Aborted),
-            },
-            Command::Rollback { by, reason } => match self.phase {
-                Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "roll back")),
-                _ => self.begin_rollback(&mut out, now, format!("rolled back by {by}: {reason}"), Outcome::RolledBack),
-            },
-        }
-        Ok(out)
-    }
-
-    pub fn phase_name(&self) -> &'static str {
-        match self.phase {
-            Phase::AwaitingApproval { .. } => "awaiting approval",
-            Phase::Applying { .. } => "applying",
-            Phase::Baking { held: true, .. } => "held",
-            Phase::Baking { .. } => "baking",
-            Phase::Paused { .. } => "paused",
-            Phase::RollingBack { .. } => "rolling back",
-            Phase::Finished { outcome: Outcome::Completed, .. } => "completed",
-            Phase::Finished { outcome: Outcome::RolledBack, .. } => "rolled back",
-            Phase::Finished { outcome: Outcome::Aborted, .. } => "aborted",
-        }
+    /// Evaluations joined for a message.
+    fn summaries<'a>(evals: impl Iterator<Item = &'a GateEval>) -> String {
+        evals.map(GateEval::summary).collect::<Vec<_>>().join("; ")
     }
 }

@@ -61,7 +61,9 @@ impl ServiceState {
             super::rollout::Phase::Finished { outcome: Outcome::Completed, .. } => {
                 self.known_good = Some(rollout.release.clone());
             }
-            super::rollout::Phase::Finished { outcome: Outcome::RolledBack, why, .. } => {
+            super::rollout::Phase::Finished {
+                outcome: Outcome::RolledBack | Outcome::RollbackIncomplete, why, ..
+            } => {
                 self.hold = Some(Hold {
                     release: rollout.release.clone(),
                     rollout: rollout.id.clone(),

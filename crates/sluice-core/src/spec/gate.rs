@@ -24,6 +24,8 @@ pub enum GateSpec {
 pub enum GateKind {
     Threshold,
     Compare,
+    /// Not a gate of the spec: the engine's record of a wave member that went silent.
+    Silence,
 }
 
 impl GateSpec {

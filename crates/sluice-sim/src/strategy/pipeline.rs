@@ -136,6 +136,7 @@ impl Driver<'_> {
             emergency: self.spec.emergency,
             reason: self.spec.emergency.then(|| "simulated emergency change".to_string()),
             seed: draw(ctx.seed, Stream::PlanSeed, self.rollouts, 0),
+            report_interval: ctx.scenario.report_interval,
         };
         let release = ctx.cat.get(r).id.clone();
         let known_good = self.state.known_good.clone();

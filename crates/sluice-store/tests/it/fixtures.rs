@@ -77,10 +77,12 @@ stages:
     selector: {env: staging}
     waves: [1, "100%"]
     bake: 1m
+    allow_empty: true
   - name: prod
     selector: {env: prod}
     waves: [1, "50%", "100%"]
     bake: 1m
+    allow_empty: true
 "#,
     )
     .unwrap()
@@ -153,6 +155,10 @@ impl Obedient {
 impl Observations for Obedient {
     fn running(&self, target: &TargetId) -> Option<&ReleaseId> {
         self.0.get(target)
+    }
+    /// An obedient fleet is never silent: every target reported "just now", whatever the time.
+    fn last_report(&self, target: &TargetId) -> Option<Millis> {
+        self.0.contains_key(target).then_some(Millis(u64::MAX))
     }
     fn apply_failure(&self, _: &TargetId, _: &ReleaseId) -> Option<String> {
         None

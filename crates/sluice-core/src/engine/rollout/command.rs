@@ -1,0 +1,103 @@
+//! Operators' commands: pause, resume, approve, abort, roll back.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, Rollout};
+use crate::engine::action::{Action, EventKind, Outcome};
+use crate::time::{Dur, Millis};
+
+/// An operator's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum Command {
+    Pause {
+        by: String,
+    },
+    Resume {
+        by: String,
+    },
+    Approve {
+        by: String,
+    },
+    /// Stop and return every touched target to known-good; the service is not held.
+    Abort {
+        by: String,
+    },
+    /// Return every touched target to known-good now and hold the service, as a failed gate does.
+    Rollback {
+        by: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot {command} rollout {rollout}: it is {phase}")]
+    NotApplicable { rollout: String, command: &'static str, phase: String },
+}
+
+impl Rollout {
+    /// Carry out an operator's command.
+    pub fn command(&mut self, now: Millis, cmd: &Command) -> Result<Vec<Action>, CommandError> {
+        let mut out = Vec::new();
+        let refuse = |r: &Rollout, command: &'static str| CommandError::NotApplicable {
+            rollout: r.id.clone(),
+            command,
+            phase: r.phase_name().to_string(),
+        };
+        match cmd {
+            Command::Pause { by } => match &self.phase {
+                Phase::Applying { .. } | Phase::Baking { .. } | Phase::AwaitingApproval { .. } => {
+                    self.record(&mut out, now, EventKind::Paused { by: by.clone() });
+                    self.phase = Phase::Paused { resume_to: Box::new(self.phase.clone()), by: by.clone() };
+                }
+                _ => return Err(refuse(self, "pause")),
+            },
+            Command::Resume { by } => match self.phase.clone() {
+                Phase::Paused { resume_to, .. } => {
+                    self.record(&mut out, now, EventKind::Resumed { by: by.clone() });
+                    // A bake must be one unbroken healthy stretch: it starts over. An apply gets
+                    // its full deadline again (a person held it).
+                    self.phase = match *resume_to {
+                        Phase::Baking { stage, wave, .. } => {
+                            Phase::Baking { stage, wave, since: now, held: false, observed: Dur::ZERO, checked: now }
+                        }
+                        Phase::Applying { stage, wave, .. } => Phase::Applying { stage, wave, since: now },
+                        other => other,
+                    };
+                }
+                _ => return Err(refuse(self, "resume")),
+            },
+            Command::Approve { by } => match self.phase.clone() {
+                Phase::AwaitingApproval { stage, .. } => {
+                    self.approved.insert(stage);
+                    let name = self.plan.stages[stage].name.clone();
+                    self.record(&mut out, now, EventKind::Approved { stage: name, by: by.clone() });
+                    self.enter_stage(&mut out, now, stage);
+                }
+                _ => return Err(refuse(self, "approve")),
+            },
+            Command::Abort { by } => match self.phase {
+                Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "abort")),
+                _ => self.begin_rollback(&mut out, now, format!("aborted by {by}"), Outcome::Aborted),
+            },
+            Command::Rollback { by, reason } => match self.phase {
+                Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "roll back")),
+                _ => self.begin_rollback(&mut out, now, format!("rolled back by {by}: {reason}"), Outcome::RolledBack),
+            },
+        }
+        Ok(out)
+    }
+
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::AwaitingApproval { .. } => "awaiting approval",
+            Phase::Applying { .. } => "applying",
+            Phase::Baking { held: true, .. } => "held",
+            Phase::Baking { .. } => "baking",
+            Phase::Paused { .. } => "paused",
+            Phase::RollingBack { .. } => "rolling back",
+            Phase::Finished { outcome, .. } => outcome.as_str(),
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Moving through a stage's waves: applying (judged from the first apply, with a deadline),
+//! baking (observed time only), promotion, and entering the next stage.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Rollout, Streak};
+use crate::engine::action::{Action, EventKind, Outcome};
+use crate::engine::gates::{GateEval, Verdict, Window, combine, evaluate};
+use crate::engine::observe::Observations;
+use crate::engine::plan::StagePlan;
+use crate::release::TargetId;
+use crate::spec::{CoverageMode, OnSilent};
+use crate::time::{Dur, Millis};
+
+impl Rollout {
+    /// Members of the stage's waves up to `wave` that are judged (not excluded), with their
+    /// index in the stage's order.
+    pub(super) fn members(&self, stage: usize, wave: usize) -> impl Iterator<Item = (usize, &TargetId)> {
+        let sp = &self.plan.stages[stage];
+        let end = sp.wave_ends.get(wave).copied().unwrap_or(0).min(sp.targets.len());
+        sp.targets[..end].iter().enumerate().filter(|(_, t)| !self.excluded.contains(*t))
+    }
+
+    pub(super) fn step_applying(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        stage: usize,
+        wave: usize,
+        since: Millis,
+    ) {
+        if self.protect(out, now, obs, stage, wave, since) {
+            return;
+        }
+        if self.wave_applied(obs, stage, wave) {
+            self.baking(out, now, stage, wave);
+            return;
+        }
+        let sp = &self.plan.stages[stage];
+        if now < since + sp.apply_timeout {
+            return;
+        }
+        let unconfirmed: Vec<TargetId> = self
+            .members(stage, wave)
+            .filter(|(_, t)| obs.running(t) != Some(&self.release))
+            .map(|(_, t)| t.clone())
+            .collect();
+        let wave_size = sp.wave_ends.get(wave).copied().unwrap_or(0);
+        let allowed = sp.unconfirmed_allowed(wave_size);
+        let name = sp.name.clone();
+        let timeout = sp.apply_timeout;
+        let listed = list(&unconfirmed);
+        if unconfirmed.len() <= allowed {
+            self.record(
+                out,
+                now,
+                EventKind::Excluded {
+                    stage: name,
+                    wave,
+                    targets: unconfirmed.clone(),
+                    why: format!(
+                        "did not confirm the apply within {timeout}; {} of {allowed} allowed by max_unconfirmed",
+                        unconfirmed.len()
+                    ),
+                },
+            );
+            self.excluded.extend(unconfirmed);
+            self.baking(out, now, stage, wave);
+            return;
+        }
+        self.record(out, now, EventKind::ApplyTimedOut { stage: name.clone(), wave, targets: unconfirmed.clone() });
+        let why = format!(
+            "stage {name} wave {}: {} target(s) did not confirm the apply within {timeout} (max_unconfirmed allows {allowed}): {listed}",
+            wave + 1,
+            unconfirmed.len(),
+        );
+        self.begin_rollback(out, now, why, Outcome::RolledBack);
+    }
+
+    fn baking(&mut self, out: &mut Vec<Action>, now: Millis, stage: usize, wave: usize) {
+        let name = self.plan.stages[stage].name.clone();
+        self.record(out, now, EventKind::WaveApplied { stage: name, wave });
+        self.phase = Phase::Baking { stage, wave, since: now, held: false, observed: Dur::ZERO, checked: now };
+    }
+
+    /// What runs whatever the phase (applying, baking, paused): apply failures, members that
+    /// left the candidate, silence and failing gates roll back. Returns whether it rolled back.
+    fn protect(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        stage: usize,
+        wave: usize,
+        since: Millis,
+    ) -> bool {
+        if self.check_apply_failures(out, now, obs, stage) {
+            return true;
+        }
+        if let Some(why) = self.left_candidate(obs, stage, wave) {
+            self.begin_rollback(out, now, why, Outcome::RolledBack);
+            return true;
+        }
+        let silent = self.silent_members(obs, now, stage, wave);
+        let silence = self.silence_evals(&silent, stage);
+        let verdict = self.judge(out, now, obs, stage, wave, since, silence);
+        if verdict == Verdict::Fail {
+            let why = format!(
+                "stage {} wave {}: {}",
+                self.plan.stages[stage].name,
+                wave + 1,
+                Self::summaries(self.last_evals.iter().filter(|e| e.verdict == Verdict::Fail))
+            );
+            self.begin_rollback(out, now, why, Outcome::RolledBack);
+            return true;
+        }
+        false
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn step_baking(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        (stage, wave): (usize, usize),
+        since: Millis,
+        held: bool,
+        observed: Dur,
+        checked: Millis,
+    ) {
+        if self.protect(out, now, obs, stage, wave, since) {
+            return;
+        }
+        let observed = observed + self.observed_credit(obs, now, stage, wave, checked);
+        self.phase = Phase::Baking { stage, wave, since, held, observed, checked: now };
+        let sp = &self.plan.stages[stage];
+        let verdict = combine(&self.last_evals);
+        // Silence never passes: every member must have been heard from just now, too.
+        if observed >= sp.bake && verdict == Verdict::Pass && self.all_fresh(obs, now, stage, wave) {
+            self.promote(out, now, stage, wave);
+            return;
+        }
+        let name = sp.name.clone();
+        let (bake, hold_timeout) = (sp.bake, sp.hold_timeout);
+        let lacking = if verdict == Verdict::Pass {
+            format!("{} of {bake} bake observed with every member reporting", observed)
+        } else {
+            format!(
+                "inconclusive: {}",
+                Self::summaries(self.last_evals.iter().filter(|e| e.verdict == Verdict::Inconclusive))
+            )
+        };
+        if now >= since + bake + hold_timeout {
+            let why = format!(
+                "stage {name} wave {}: held past its deadline ({bake} bake + {hold_timeout} hold_timeout): {lacking}",
+                wave + 1
+            );
+            self.record(out, now, EventKind::HoldTimedOut { stage: name, wave, why: why.clone() });
+            self.begin_rollback(out, now, why, Outcome::RolledBack);
+            return;
+        }
+        // Past the bake's length in wall time with a verdict still missing: say so once.
+        if !held && now >= since + bake {
+            self.record(out, now, EventKind::Held { stage: name, wave, why: lacking });
+            self.phase = Phase::Baking { stage, wave, since, held: true, observed, checked: now };
+        }
+    }
+
+    pub(super) fn step_paused(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        mut resume_to: Phase,
+        by: String,
+    ) {
+        // Paused stops promotion, never protection: a wave that finished applying starts being
+        // judged, and failures, silence and failing gates still roll back.
+        if let Phase::Applying { stage, wave, .. } = resume_to
+            && self.wave_applied(obs, stage, wave)
+        {
+            let name = self.plan.stages[stage].name.clone();
+            self.record(out, now, EventKind::WaveApplied { stage: name, wave });
+            resume_to = Phase::Baking { stage, wave, since: now, held: false, observed: Dur::ZERO, checked: now };
+            self.phase = Phase::Paused { resume_to: Box::new(resume_to.clone()), by };
+        }
+        if let Phase::Applying { stage, wave, since } | Phase::Baking { stage, wave, since, .. } = resume_to
+            && self.protect(out, now, obs, stage, wave, since)
+        {
+            // The rollback's reason already names the failure; note it happened while paused.
+            if let Phase::RollingBack { why, .. } = &mut self.phase {
+                why.push_str(" (while paused)");
+            }
+        }
+    }
+
+    /// A wave target that runs another release while its wave bakes fell back on its own (a
+    /// crash loop, a local switch-back): the wave failed even if the others look healthy.
+    fn left_candidate(&self, obs: &dyn Observations, stage: usize, wave: usize) -> Option<String> {
+        if !matches!(self.phase, Phase::Baking { .. })
+            && !matches!(&self.phase, Phase::Paused { resume_to, .. } if matches!(**resume_to, Phase::Baking { .. }))
+        {
+            return None;
+        }
+        let sp = &self.plan.stages[stage];
+        let left: Vec<String> = self
+            .members(stage, wave)
+            .filter_map(|(_, t)| match obs.running(t) {
+                Some(r) if r != &self.release => Some(format!("{t} runs {r}")),
+                _ => None,
+            })
+            .collect();
+        if left.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "stage {} wave {}: {} target(s) left the candidate while baking ({})",
+            sp.name,
+            wave + 1,
+            left.len(),
+            left.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ))
+    }
+
+    fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {
+        self.members(stage, wave).all(|(_, t)| obs.running(t) == Some(&self.release))
+    }
+
+    /// Evaluate every gate of the stage for the current wave, with the silence records, apply
+    /// failure streaks (`failure_limit`), and record verdict changes.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        stage: usize,
+        wave: usize,
+        since: Millis,
+        silence: Vec<GateEval>,
+    ) -> Verdict {
+        let sp = &self.plan.stages[stage];
+        let w = Window {
+            now,
+            wave_start: self.wave_started.get(wave).copied().unwrap_or(since),
+            candidate: &self.release,
+            canary_end: sp.wave_ends[wave],
+            wave_started: &self.wave_started,
+            excluded: &self.excluded,
+        };
+        let mut evals = silence;
+        for g in &sp.gates {
+            evals.extend(evaluate(g, sp, w, obs));
+        }
+        let name = sp.name.clone();
+        for e in &mut evals {
+            let key = format!("{stage}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());
+            let streak = self.streaks.entry(key).or_default();
+            apply_streak(e, streak, now, self.report_interval);
+        }
+        let verdict = combine(&evals);
+        for e in &evals {
+            let key = format!("{stage}/{wave}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());
+            if self.last_verdicts.get(&key) != Some(&e.verdict) {
+                self.last_verdicts.insert(key, e.verdict);
+                self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval: e.clone() });
+            }
+        }
+        self.last_evals = evals;
+        verdict
+    }
+
+    /// Apply failures among the targets moved so far fail the rollout.
+    fn check_apply_failures(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        stage: usize,
+    ) -> bool {
+        let mut failures = Vec::new();
+        for t in &self.touched {
+            if let Some(reason) = obs.apply_failure(t, &self.release) {
+                failures.push((t.clone(), reason));
+            }
+        }
+        if failures.is_empty() {
+            return false;
+        }
+        let name = self.plan.stages[stage].name.clone();
+        let first = format!("{}: {}", failures[0].0, failures[0].1);
+        let n = failures.len();
+        for (target, reason) in failures {
+            self.record(out, now, EventKind::ApplyFailed { stage: name.clone(), target, reason });
+        }
+        self.begin_rollback(
+            out,
+            now,
+            format!("stage {name}: {n} target(s) failed to apply ({first})"),
+            Outcome::RolledBack,
+        );
+        true
+    }
+
+    fn promote(&mut self, out: &mut Vec<Action>, now: Millis, stage: usize, wave: usize) {
+        if self.failed {
+            return; // never-promote-past-failed-gate
+        }
+        let name = self.plan.stages[stage].name.clone();
+        // The log keeps each verdict change; it also keeps the evaluations that let the wave
+        // pass, with their values at that moment, unless this step recorded them already.
+        let recorded: Vec<GateEval> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Record(e) => match &e.kind {
+                    EventKind::Gate { eval, .. } => Some(eval.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        for eval in self.last_evals.clone() {
+            if !recorded.contains(&eval) {
+                self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval });
+            }
+        }
+        self.record(out, now, EventKind::WavePassed { stage: name.clone(), wave });
+        if wave + 1 < self.plan.stages[stage].wave_ends.len() {
+            self.start_wave(out, now, stage, wave + 1);
+        } else {
+            self.record(out, now, EventKind::StagePassed { stage: name });
+            self.enter_stage(out, now, stage + 1);
+        }
+    }
+
+    pub(super) fn enter_stage(&mut self, out: &mut Vec<Action>, now: Millis, mut stage: usize) {
+        while stage < self.plan.stages.len() && self.plan.stages[stage].targets.is_empty() {
+            let name = self.plan.stages[stage].name.clone();
+            self.record(
+                out,
+                now,
+                EventKind::StageSkipped {
+                    stage: name,
+                    why: "no target matches its selector (the stage allows it: allow_empty)".into(),
+                },
+            );
+            stage += 1;
+        }
+        if stage >= self.plan.stages.len() {
+            self.finish(out, now, Outcome::Completed, "every stage passed".into());
+            return;
+        }
+        self.wave_started.clear();
+        let name = self.plan.stages[stage].name.clone();
+        if self.coverage_checked.insert(stage)
+            && let Some((missing, labels, mode)) = self.coverage_gap(stage)
+        {
+            let blocking = mode == CoverageMode::Block;
+            self.record(out, now, EventKind::CoverageGap { stage: name.clone(), labels, missing, blocking });
+            if blocking && !self.approved.contains(&stage) {
+                let why = "coverage gap: earlier stages did not include every variant this stage has".to_string();
+                self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
+                self.phase = Phase::AwaitingApproval { stage, why };
+                return;
+            }
+        }
+        if self.plan.stages[stage].approval && !self.approved.contains(&stage) {
+            let why = "the stage requires approval".to_string();
+            self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
+            self.phase = Phase::AwaitingApproval { stage, why };
+            return;
+        }
+        self.start_wave(out, now, stage, 0);
+    }
+
+    /// Combinations of the coverage labels present in `stage` but in no earlier stage.
+    fn coverage_gap(&self, stage: usize) -> Option<(Vec<String>, Vec<String>, CoverageMode)> {
+        let cov = self.plan.stages[stage].coverage.as_ref()?;
+        let combos = |sp: &StagePlan| -> BTreeSet<String> {
+            (0..sp.targets.len())
+                .map(|i| {
+                    cov.labels
+                        .iter()
+                        .map(|l| format!("{l}={}", sp.label_of(l, i).unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect()
+        };
+        let here = combos(&self.plan.stages[stage]);
+        let mut before = BTreeSet::new();
+        for sp in &self.plan.stages[..stage] {
+            // Earlier stages' plans only carry the labels they needed; use their targets' values
+            // where recorded.
+            if cov.labels.iter().all(|l| sp.label_values.contains_key(l)) {
+                before.extend(combos(sp));
+            }
+        }
+        let missing: Vec<String> = here.difference(&before).cloned().collect();
+        if missing.is_empty() { None } else { Some((missing, cov.labels.clone(), cov.mode)) }
+    }
+
+    pub(super) fn start_wave(&mut self, out: &mut Vec<Action>, now: Millis, stage: usize, wave: usize) {
+        let sp = &self.plan.stages[stage];
+        let begin = if wave == 0 { 0 } else { sp.wave_ends[wave - 1] };
+        let end = sp.wave_ends[wave];
+        let new: Vec<TargetId> = sp.targets[begin..end].to_vec();
+        let kind = EventKind::WaveStarted {
+            stage: sp.name.clone(),
+            wave,
+            size: sp.wave_sizes.get(wave).cloned().unwrap_or_default(),
+            targets: end,
+            new_targets: new.len(),
+        };
+        self.record(out, now, kind);
+        self.wave_started.truncate(wave);
+        while self.wave_started.len() <= wave {
+            self.wave_started.push(now);
+        }
+        if !new.is_empty() {
+            self.touched.extend(new.iter().cloned());
+            out.push(Action::SetDesired { targets: new, release: self.release.clone() });
+        }
+        self.phase = Phase::Applying { stage, wave, since: now };
+    }
+
+    /// Whether a silent member holds rather than fails the wave in `stage`.
+    pub(super) fn holds_on_silence(&self, stage: usize) -> bool {
+        self.plan.stages.get(stage).is_some_and(|s| s.on_silent == OnSilent::Hold)
+    }
+}
+
+/// `failure_limit`: a failing evaluation counts at most once per report interval; until the
+/// streak reaches the limit the gate holds (inconclusive) instead of failing. A pass ends the
+/// streak.
+fn apply_streak(e: &mut GateEval, streak: &mut Streak, now: Millis, interval: Dur) {
+    match e.verdict {
+        Verdict::Pass => *streak = Streak::default(),
+        Verdict::Inconclusive => {}
+        Verdict::Fail => {
+            if streak.count == 0 || now >= streak.at + interval {
+                streak.count += 1;
+                streak.at = now;
+            }
+            e.consecutive_failures = streak.count;
+            if streak.count < e.failure_limit {
+                e.verdict = Verdict::Inconclusive;
+                e.reason = format!(
+                    "failing {} of {} consecutive evaluations needed: {}",
+                    streak.count, e.failure_limit, e.reason
+                );
+            }
+        }
+    }
+}
+
+/// Up to ten targets, then how many more.
+pub(super) fn list(targets: &[TargetId]) -> String {
+    let shown: Vec<String> = targets.iter().take(10).map(ToString::to_string).collect();
+    let more =
+        if targets.len() > shown.len() { format!(" and {} more", targets.len() - shown.len()) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}
