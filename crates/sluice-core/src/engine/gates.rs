@@ -279,7 +279,9 @@ fn threshold(
     aggregate(g, obs, &agg, &mut eval);
     // The aggregate's own failure says most; otherwise members breaching alone fail the gate
     // even when the aggregate passes or lacks data (one bad host is never averaged away).
-    if eval.verdict != Verdict::Fail && breaching.len() > g.max_failing_targets as usize {
+    if eval.verdict == Verdict::Fail && !eval.failing_targets.is_empty() {
+        eval.reason = format!("{}; breaching on their own: {}", eval.reason, eval.failing_targets.join(", "));
+    } else if eval.verdict != Verdict::Fail && breaching.len() > g.max_failing_targets as usize {
         eval.verdict = Verdict::Fail;
         eval.reason = format!(
             "{} target(s) breach {} {} on their own (max_failing_targets {}): {}",

@@ -99,7 +99,10 @@ async fn a_failing_variant_fails_the_gate_and_rolls_back() {
     let failed: Vec<_> = done.gates.iter().filter(|e| e.verdict == Verdict::Fail).collect();
     assert_eq!(failed.len(), 1, "{:?}", done.gates);
     assert_eq!(failed[0].scope.as_deref(), Some("variant=b"));
-    assert_eq!(failed[0].reason, "prom_error_rate = 0.25 > max 0.01");
+    assert_eq!(
+        failed[0].reason,
+        "prom_error_rate = 0.25 > max 0.01; breaching on their own: prod-b prom_error_rate = 0.25"
+    );
     let events = s.t.admin.events(0, 10_000, Some(&started.id)).await.unwrap();
     let rollback = events.iter().find(|e| e.kind == "rollback_started").unwrap();
     assert!(rollback.body["why"].as_str().unwrap().contains("gate prom-5xx [variant=b]"), "{}", rollback.body);

@@ -179,7 +179,7 @@ fn gates_judge_from_the_first_apply_and_catch_one_bad_member_while_another_never
     // 2 m apply deadline of the member that never applies.
     assert!(rb <= told + Dur(1_000) + Dur(10_000) + Dur(5_000), "rolled back at {rb:?}, told at {told:?}");
     let EventKind::RollbackStarted { why, .. } = kind else { unreachable!() };
-    assert!(why.contains(&wave1[1].to_string()) && why.contains("on their own"), "{why}");
+    assert!(why.contains(&format!("breaching on their own: {} error_rate = 1", wave1[1])), "{why}");
 }
 
 #[test]
