@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_core::engine::{Action, Command, Phase, PlanError, Rollout, ServiceState, StartOptions};
+use sluice_core::engine::{Action, Command, Phase, PlanError, Rollout, ServiceState, StartOptions, invariants};
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::{GateSpec, PipelineSpec};
 use sluice_core::time::{Dur, Millis};
@@ -178,6 +178,9 @@ impl Driver {
             now,
         )
         .map_err(|e: PlanError| HttpError::bad_request(format!("cannot plan the rollout: {e}")))?;
+        let mut violations = invariants::check_plan(&rollout);
+        violations.extend(invariants::check_actions(&rollout, false, &actions));
+        count_violations(app, &id, &violations);
         service_state.started(&id);
         if rollout.is_finished() {
             service_state.finished(&rollout, now);
@@ -240,7 +243,9 @@ impl Driver {
         }
         let now = clock::now();
         let mut next = active.clone();
+        let failed_before = next.record.rollout.failed;
         let actions = next.record.rollout.command(now, cmd).map_err(|e| HttpError::conflict(e.to_string()))?;
+        count_violations(app, id, &invariants::check_actions(&next.record.rollout, failed_before, &actions));
         commit(app, &mut next.record, &actions, ADMIN_ACTOR, now).await?;
         let record = next.record.clone();
         if record.rollout.is_finished() {
@@ -303,9 +308,10 @@ async fn step_all(app: &App, state: &mut Rollouts) {
         let now = clock::now();
         let rollout = &mut active.record.rollout;
         let before = rollout.phase.clone();
+        let failed_before = rollout.failed;
         let service = rollout.service.clone();
         let since = rollout.started_at;
-        let actions = {
+        let (actions, violations) = {
             let fleet = app.fleet.read();
             let sources = app.source_status.read();
             let obs = ServiceObservations {
@@ -315,8 +321,12 @@ async fn step_all(app: &App, state: &mut Rollouts) {
                 since,
                 watching_since: app.watching_since,
             };
-            rollout.step(now, &obs)
+            let actions = rollout.step(now, &obs);
+            let mut violations = invariants::check_actions(rollout, failed_before, &actions);
+            violations.extend(invariants::check_step(rollout, now, &obs, &actions));
+            (actions, violations)
         };
+        count_violations(app, &id, &violations);
         if actions.is_empty() && rollout.phase == before {
             continue;
         }
@@ -330,6 +340,14 @@ async fn step_all(app: &App, state: &mut Rollouts) {
         if r.is_finished() {
             state.active.remove(&id);
         }
+    }
+}
+
+/// Count (and log) broken engine invariants: the server checks every transition it takes.
+fn count_violations(app: &App, rollout: &str, violations: &[invariants::Violation]) {
+    for v in violations {
+        tracing::error!(rollout, invariant = v.invariant(), violation = %v, "engine invariant broken");
+        app.metrics.invariant_violated(v);
     }
 }
 

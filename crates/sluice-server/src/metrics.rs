@@ -17,7 +17,10 @@
 //!   stable reason (`check_failed`, …; anything else is `other`);
 //! - `sluice_store_commit_seconds` — how long `commit_transition` took;
 //! - `sluice_health_source_queries_total{source,outcome}` and
-//!   `sluice_health_source_errors_total{source,kind}` — reads of gates' health sources.
+//!   `sluice_health_source_errors_total{source,kind}` — reads of gates' health sources;
+//! - `sluice_invariant_violations_total{invariant}` — the engine's named invariants found
+//!   broken on a transition the server committed (checked on every one; must stay 0; every
+//!   invariant is exported from the start, at 0, so an alert can rely on the series).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -54,6 +57,7 @@ pub struct Metrics {
     store_commit: Histogram,
     source_queries: Family<Labels, Counter>,
     source_errors: Family<Labels, Counter>,
+    invariant_violations: Family<Labels, Counter>,
     pending: Mutex<HashMap<(TargetId, String), Pending>>,
 }
 
@@ -85,6 +89,15 @@ impl Metrics {
         let store_commit = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let source_queries = Family::<Labels, Counter>::default();
         let source_errors = Family::<Labels, Counter>::default();
+        let invariant_violations = Family::<Labels, Counter>::default();
+        for name in sluice_core::engine::invariants::NAMES {
+            let _ = invariant_violations.get_or_create(&label("invariant", name)).get();
+        }
+        registry.register(
+            "sluice_invariant_violations",
+            "Engine invariants found broken on a committed transition, by invariant (must stay 0)",
+            invariant_violations.clone(),
+        );
         registry.register("sluice_rollouts", "Active rollouts by phase", rollouts.clone());
         registry.register("sluice_rollouts_finished", "Rollouts finished, by outcome", rollouts_finished.clone());
         registry.register(
@@ -131,6 +144,7 @@ impl Metrics {
             store_commit,
             source_queries,
             source_errors,
+            invariant_violations,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -179,6 +193,11 @@ impl Metrics {
                 _ => {}
             }
         }
+    }
+
+    /// An engine invariant found broken (logged by the caller).
+    pub fn invariant_violated(&self, v: &sluice_core::engine::invariants::Violation) {
+        self.invariant_violations.get_or_create(&label("invariant", v.invariant())).inc();
     }
 
     /// `targets` were told to run `release` of `service`, committed at `at`.

@@ -24,6 +24,15 @@ pub enum Violation {
     PastDeadline { rollout: String, phase: String, now: Millis, deadline: Option<Millis> },
 }
 
+/// Every invariant's name, as [`Violation::invariant`] spells it.
+pub const NAMES: [&str; 5] = [
+    "never-promote-past-failed-gate",
+    "only-validated-or-known-good",
+    "waves-never-shrink",
+    "silence-never-passes",
+    "no-verdict-waits-forever",
+];
+
 impl Violation {
     /// The invariant's name, as docs and metrics spell it.
     pub fn invariant(&self) -> &'static str {

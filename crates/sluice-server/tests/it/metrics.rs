@@ -92,6 +92,11 @@ async fn metrics_expose_rollouts_gates_propagation_agents_failures_store_and_sou
     assert_eq!(value(&text, "sluice_targets"), Some(3.0), "{text}");
     assert_eq!(value(&text, "sluice_apply_failures_total{reason=\"check_failed\"}"), Some(1.0), "{text}");
     assert!(value(&text, "sluice_store_commit_seconds_count").unwrap() >= 3.0, "{text}");
+    // Every transition was checked against the engine's invariants; every one is exported.
+    for name in sluice_core::engine::invariants::NAMES {
+        let series = format!("sluice_invariant_violations_total{{invariant=\"{name}\"}}");
+        assert_eq!(value(&text, &series), Some(0.0), "{series}: {text}");
+    }
     assert!(
         value(&text, "sluice_health_source_queries_total{source=\"prometheus\",outcome=\"ok\"}").unwrap() >= 2.0,
         "{text}"
