@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_core::engine::{GateEval, Outcome, Rollout};
+use sluice_core::engine::{Deadline, GateEval, Outcome, Rollout};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
@@ -151,8 +151,14 @@ pub struct RolloutView {
     pub updated_at: Millis,
     /// Stored version of the rollout (grows with each transition).
     pub version: u64,
-    /// When the bake of the current wave ends, if baking.
+    /// When the bake of the current wave ends at the earliest (if every member keeps
+    /// reporting: a bake counts only observed time), if baking.
     pub bake_ends_at: Option<Millis>,
+    /// Every deadline of the current phase: `apply` (members must confirm by then), `bake`
+    /// (earliest end), `hold` (a wave still held then fails), `rollback` (an unconfirmed
+    /// rollback ends incomplete then).
+    #[serde(default)]
+    pub deadlines: Vec<Deadline>,
     pub stages: Vec<StageView>,
     /// The latest evaluation of each gate.
     pub gates: Vec<GateEval>,

@@ -131,10 +131,8 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
             }
         })
         .collect();
-    let bake_ends_at = match &r.phase {
-        Phase::Baking { stage, since, .. } => r.plan.stages.get(*stage).map(|s| *since + s.bake),
-        _ => None,
-    };
+    let deadlines = r.deadlines();
+    let bake_ends_at = deadlines.iter().find(|d| d.what == "bake").map(|d| d.at);
     RolloutView {
         id: r.id.clone(),
         service: r.service.clone(),
@@ -147,6 +145,7 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         updated_at: rec.updated_at,
         version: rec.version,
         bake_ends_at,
+        deadlines,
         stages,
         gates: r.last_evals.clone(),
         touched: r.touched.len(),

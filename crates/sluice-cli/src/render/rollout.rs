@@ -139,6 +139,11 @@ pub fn status(v: &RolloutView, now: Millis) -> String {
         let _ = write!(phase, " ({why})");
     }
     let _ = writeln!(out, "{phase}");
+    if !is_finished(v) && !v.deadlines.is_empty() {
+        let left: Vec<String> =
+            v.deadlines.iter().map(|d| format!("{} in {}", d.what, duration(d.at.0.saturating_sub(now.0)))).collect();
+        let _ = writeln!(out, "deadlines: {}", left.join(", "));
+    }
     let _ = writeln!(
         out,
         "started {}  updated {}  touched {} targets",

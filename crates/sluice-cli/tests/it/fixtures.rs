@@ -1,7 +1,7 @@
 //! Views as the server would send them, for rendering tests.
 
 use sluice_api::{EventView, RolloutView, StageView, TargetServiceView, TargetView, WaveView};
-use sluice_core::engine::{GateEval, Rollout, StartOptions, TargetInfo, Verdict};
+use sluice_core::engine::{Deadline, GateEval, Rollout, StartOptions, TargetInfo, Verdict};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::spec::{GateKind, parse_spec};
@@ -99,6 +99,10 @@ pub fn rollout_view() -> RolloutView {
         updated_at: Millis(AT.0 + 60_000),
         version: 9,
         bake_ends_at: Some(Millis(AT.0 + 360_000)),
+        deadlines: vec![
+            Deadline { what: "bake".into(), at: Millis(AT.0 + 360_000) },
+            Deadline { what: "hold".into(), at: Millis(AT.0 + 1_260_000) },
+        ],
         stages: vec![
             StageView {
                 name: "dev".into(),

@@ -17,6 +17,7 @@ fn rollout_status_shows_phase_stages_waves_and_gates() {
         "release 3fa9c2e1b0d4 ",
         "known-good 1b2c3d4e5f60",
         "phase: baking at prod wave 2/3 (5%), bake 4m12s left",
+        "deadlines: bake in 4m12s, hold in 19m12s",
         "started 2025-12-05T08:47:12Z",
         "touched 4 targets",
         // stages and waves
