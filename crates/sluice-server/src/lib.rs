@@ -6,7 +6,8 @@
 //! reports: the health-source poller queries Prometheus for them (see `health_poller`). The
 //! server's own metrics are on `GET /metrics`, without a token (see `metrics`).
 //!
-//! It must never act on a decision before the store has it, never let an agent read or report
+//! One server per data directory (`data_dir_lock`). It must never act on a decision before the
+//! store has it, never let an agent read or report
 //! for a target other than its own, never store a release that failed verification or
 //! validation, never log a secret, and never panic on input from outside the process.
 //!
@@ -27,11 +28,13 @@ mod bundle_cache;
 pub mod clock;
 pub mod config;
 mod current_spec;
+pub mod data_dir_lock;
 mod desired;
 mod driver;
 mod fleet;
 mod health_poller;
 mod http_error;
+mod listener;
 mod metrics;
 mod observations;
 mod prometheus_query;

@@ -18,10 +18,12 @@ use crate::auth::Credentials;
 use crate::bundle_cache::{self, BundleCache};
 use crate::config::ServerConfig;
 use crate::current_spec::CurrentSpec;
+use crate::data_dir_lock::{self, DataDirLock};
 use crate::desired::DesiredBoard;
 use crate::driver::{self, Driver};
 use crate::fleet::Fleet;
 use crate::health_poller;
+use crate::listener;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::service_states::ServiceStates;
@@ -37,6 +39,8 @@ pub struct RunningServer {
     driver: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
     store: Arc<SqliteStore>,
+    /// This server's hold on its data directory (released on drop).
+    _lock: DataDirLock,
 }
 
 impl RunningServer {
@@ -109,6 +113,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     config.check().context("invalid server configuration")?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
+    let lock = data_dir_lock::acquire(&config.data_dir)?;
     let store = Arc::new(
         SqliteStore::open(&config.data_dir)
             .await
@@ -125,8 +130,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         // Leftovers of uploads interrupted by a crash.
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let listener =
-        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
+    let listener = listener::bind(config.listen).with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr().context("read the listening address")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let data_dir = config.data_dir.clone();
@@ -167,5 +171,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         driver: Some(driver),
         poller: Some(poller),
         store,
+        _lock: lock,
     })
 }

@@ -84,3 +84,19 @@ async fn resumes_after(stop: Stop) {
     assert_eq!(mine.iter().filter(|e| e.kind == "finished").count(), 1);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start_and_the_first_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, admin) = harness::start_in(dir.path()).await;
+    let err = sluice_server::start(harness::config(dir.path())).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&format!("another sluice server (pid {})", std::process::id())), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    // The first one is untouched.
+    assert!(admin.targets().await.unwrap().is_empty());
+    // Once it stops, the directory is free again.
+    first.shutdown().await.unwrap();
+    let (again, _) = harness::start_in(dir.path()).await;
+    again.shutdown().await.unwrap();
+}
