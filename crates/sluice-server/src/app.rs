@@ -29,6 +29,8 @@ pub struct App {
     pub services: ServiceStates,
     pub desired: DesiredBoard,
     pub fleet: Fleet,
+    /// Last-seen times and facts waiting to be written in the next batch.
+    pub heartbeats: crate::heartbeats::Heartbeats,
     pub bundles: BundleCache,
     pub driver: Driver,
     /// The latest read of each gate health source the poller reads.

@@ -4,7 +4,8 @@
 //! write lock (no await inside); the driver reads it to step rollouts. The store learns of a
 //! target's facts when they change and of its last-seen time at most every
 //! [`STORE_SEEN_EVERY`], so thousands of agents reporting every few seconds do not write SQLite
-//! on every report.
+//! on every report; and those writes go through `heartbeats` (one batched transaction a
+//! second), so a report never waits on the store.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};

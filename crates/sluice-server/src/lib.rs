@@ -33,6 +33,7 @@ mod desired;
 mod driver;
 mod fleet;
 mod health_poller;
+mod heartbeats;
 mod http_error;
 mod listener;
 mod metrics;

@@ -22,12 +22,12 @@ use crate::data_dir_lock::{self, DataDirLock};
 use crate::desired::DesiredBoard;
 use crate::driver::{self, Driver};
 use crate::fleet::Fleet;
-use crate::health_poller;
 use crate::listener;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::service_states::ServiceStates;
 use crate::source_status::SourceStatus;
+use crate::{health_poller, heartbeats};
 
 /// A server that is running. Stop it with [`RunningServer::shutdown`].
 #[derive(Debug)]
@@ -38,6 +38,7 @@ pub struct RunningServer {
     http: Option<JoinHandle<std::io::Result<()>>>,
     driver: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
+    heartbeats: Option<JoinHandle<()>>,
     store: Arc<SqliteStore>,
     /// This server's hold on its data directory (released on drop).
     _lock: DataDirLock,
@@ -85,6 +86,11 @@ impl RunningServer {
         {
             result = Err(anyhow::Error::new(e).context("the health-source poller task failed"));
         }
+        if let Some(writer) = self.heartbeats.take()
+            && let Err(e) = writer.await
+        {
+            result = Err(anyhow::Error::new(e).context("the heartbeat writer task failed"));
+        }
         self.store.close().await;
         tracing::info!(addr = %self.addr, "server stopped");
         result
@@ -104,6 +110,9 @@ impl Drop for RunningServer {
         }
         if let Some(p) = self.poller.take() {
             p.abort();
+        }
+        if let Some(w) = self.heartbeats.take() {
+            w.abort();
         }
     }
 }
@@ -143,6 +152,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         services,
         desired,
         fleet,
+        heartbeats: Default::default(),
         bundles: BundleCache::new(bundle_cache::DEFAULT_BUDGET),
         driver,
         source_status: SourceStatus::default(),
@@ -161,6 +171,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             .await
     });
     let poller = tokio::spawn(health_poller::run(app.clone()));
+    let heartbeats = tokio::spawn(heartbeats::run(app.clone()));
     let driver = tokio::spawn(driver::run(app));
     tracing::info!(%addr, data_dir = %data_dir.display(), "sluice server listening");
     Ok(RunningServer {
@@ -170,6 +181,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         http: Some(http),
         driver: Some(driver),
         poller: Some(poller),
+        heartbeats: Some(heartbeats),
         store,
         _lock: lock,
     })

@@ -246,6 +246,17 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
+    async fn upsert_targets(&self, list: &[TargetUpsert]) -> Result<()> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.write().await?;
+        for target in list {
+            targets::upsert(&mut w.tx, target).await?;
+        }
+        w.commit().await
+    }
+
     async fn get_target(&self, id: &TargetId) -> Result<TargetRecord> {
         targets::get(&mut *self.pool.acquire().await?, id).await
     }

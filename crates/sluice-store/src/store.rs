@@ -81,6 +81,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Record a target's report: created on first sight, labels and facts replaced, last seen
     /// moved. Appends an event when the target is new or its labels or facts changed.
     async fn upsert_target(&self, target: &TargetUpsert) -> Result<TargetRecord>;
+    /// Upsert many targets in one transaction (batched heartbeats: last-seen and facts).
+    async fn upsert_targets(&self, targets: &[TargetUpsert]) -> Result<()>;
     async fn get_target(&self, id: &TargetId) -> Result<TargetRecord>;
     /// Every target, by id.
     async fn list_targets(&self) -> Result<Vec<TargetRecord>>;

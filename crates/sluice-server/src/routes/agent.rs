@@ -164,7 +164,8 @@ pub async fn report(
         app.metrics.apply_failed(reason);
     }
     if let Some(upsert) = recorded.upsert {
-        app.store.upsert_target(&upsert).await?;
+        // Written with the next batch: a report never waits on the store.
+        app.heartbeats.note(upsert);
     }
     let desired_version = app.desired.get(&target).map_or(0, |d| d.version);
     Ok(Json(ReportAck { desired_version }))

@@ -136,8 +136,12 @@ async fn reports_only_touch_the_reporting_target() {
     .await;
     let b = targets.iter().find(|t| t.id.0 == "b").unwrap();
     assert_eq!(b.facts.get("os"), None);
-    let stored = all_events(&t.admin).await;
-    assert!(stored.iter().any(|e| e.kind == "target_changed" && e.body["target"] == "a"));
+    // The store learns of it with the next heartbeat batch (within a second).
+    let stored = eventually("a's change is in the event log", Duration::from_secs(5), || async {
+        let stored = all_events(&t.admin).await;
+        stored.iter().any(|e| e.kind == "target_changed" && e.body["target"] == "a").then_some(stored)
+    })
+    .await;
     assert!(!stored.iter().any(|e| e.kind == "target_changed" && e.body["target"] == "b"));
     t.server.shutdown().await.unwrap();
 }

@@ -98,7 +98,7 @@ async fn a_promql_gate_judges_a_real_prometheus() {
     let b = done.gates.iter().find(|e| e.scope.as_deref() == Some("variant=b")).unwrap();
     assert_eq!(b.verdict, Verdict::Fail, "{b:?}");
     assert_eq!(b.value, Some(0.25), "the value Prometheus scraped: {b:?}");
-    assert_eq!(b.reason, "prom_error_rate = 0.25 > max 0.01");
+    assert_eq!(b.reason, "prom_error_rate = 0.25 > max 0.01; breaching on their own: prod-b prom_error_rate = 0.25");
     assert_eq!(a.value, Some(0.0), "{a:?}");
     exporter_task.abort();
     s.t.server.shutdown().await.unwrap();
