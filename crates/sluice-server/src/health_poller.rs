@@ -112,7 +112,7 @@ pub async fn run(app: SharedApp) {
 
 async fn wanted_jobs(app: &SharedApp) -> BTreeMap<(String, String), Job> {
     let mut jobs: BTreeMap<(String, String), Job> = BTreeMap::new();
-    for sg in app.driver.sourced_gates().await {
+    for sg in app.driver.sourced_gates() {
         let Some(source) = sg.gate.source() else { continue };
         let key = source.key();
         let every = match source {
@@ -175,7 +175,7 @@ async fn read_once(app: &SharedApp, client: &reqwest::Client, job: &Job) -> Opti
     let values: Vec<SourcedValue> = match &job.source {
         HealthSource::Prometheus(p) if p.per == Per::Cohort => {
             let value = series.first().map_or(f64::NAN, |s| s.value);
-            let canary = app.driver.canary(&job.rollout).await;
+            let canary = app.driver.canary(&job.rollout);
             canary.into_iter().map(|target| SourcedValue { target, value }).collect()
         }
         HealthSource::Prometheus(_) => {

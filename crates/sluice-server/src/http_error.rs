@@ -38,6 +38,10 @@ impl HttpError {
         HttpError::new(ErrorCode::Forbidden, message)
     }
 
+    pub fn unavailable(message: impl Into<String>) -> HttpError {
+        HttpError::new(ErrorCode::Unavailable, message)
+    }
+
     pub fn too_large(message: impl Into<String>) -> HttpError {
         HttpError::new(ErrorCode::PayloadTooLarge, message)
     }

@@ -10,7 +10,7 @@ use crate::clock;
 use crate::metrics::Snapshot;
 
 pub async fn get(State(app): State<SharedApp>) -> impl IntoResponse {
-    let phases = app.driver.phases().await;
+    let phases = app.driver.phases();
     let now = clock::now();
     let connected_within = app.config.report_interval.saturating_mul(3);
     let (connected, targets) = {

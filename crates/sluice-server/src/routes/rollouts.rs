@@ -50,10 +50,14 @@ pub async fn start(
     let release = resolve_release(app.store.as_ref(), &req.service, &req.release).await?;
     let record = app
         .driver
-        .start(
-            &app,
-            StartRequest { service: &req.service, release, pipeline, emergency: req.emergency, reason, seed: req.seed },
-        )
+        .start(StartRequest {
+            service: req.service.clone(),
+            release,
+            pipeline: pipeline.clone(),
+            emergency: req.emergency,
+            reason,
+            seed: req.seed,
+        })
         .await?;
     Ok(Json(view(&record, &app.fleet.read())))
 }
@@ -104,8 +108,8 @@ pub async fn list(
     let mut records: Vec<RolloutRecord> = Vec::with_capacity(stored.len());
     for rec in stored {
         // Active rollouts: the driver's copy has the latest gate evaluations.
-        let fresh = app.driver.active(&rec.rollout.id).await.filter(|a| a.version >= rec.version);
-        records.push(fresh.unwrap_or(rec));
+        let fresh = app.driver.active(&rec.rollout.id).filter(|a| a.version >= rec.version);
+        records.push(fresh.map_or(rec, |a| (*a).clone()));
     }
     let fleet = app.fleet.read();
     Ok(Json(records.iter().map(|r| view(r, &fleet)).collect()))
@@ -116,10 +120,10 @@ pub async fn get(
     State(app): State<SharedApp>,
     PathParams(id): PathParams<String>,
 ) -> HttpResult<Json<RolloutView>> {
-    let record = match app.driver.active(&id).await {
-        Some(r) => r,
-        None => app.store.get_rollout(&id).await?,
-    };
+    if let Some(r) = app.driver.active(&id) {
+        return Ok(Json(view(&r, &app.fleet.read())));
+    }
+    let record = app.store.get_rollout(&id).await?;
     Ok(Json(view(&record, &app.fleet.read())))
 }
 
@@ -147,6 +151,6 @@ pub async fn command(
             )));
         }
     };
-    let record = app.driver.command(&app, &id, &cmd).await?;
+    let record = app.driver.command(&id, cmd).await?;
     Ok(Json(view(&record, &app.fleet.read())))
 }

@@ -34,7 +34,7 @@ pub async fn clear_hold(
     if req.reason.trim().is_empty() {
         return Err(HttpError::bad_request("clearing a hold needs a reason (`reason`)"));
     }
-    let state = app.driver.clear_hold(&app, &service, req.reason.trim()).await?;
+    let state = app.driver.clear_hold(&service, req.reason.trim()).await?;
     Ok(Json(view(service, state)))
 }
 
