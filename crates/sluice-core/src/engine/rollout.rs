@@ -277,15 +277,10 @@ impl Rollout {
     }
 
     /// When the engine next needs a step even if nothing is reported: the earliest end of a
-    /// bake, a deadline, or the next report interval while a wave is judged (silence is
-    /// noticed within one interval of its due time).
-    pub fn next_wakeup(&self) -> Option<Millis> {
-        let deadlines = self.deadlines().into_iter().map(|d| d.at);
-        let judging = match &self.phase {
-            Phase::Applying { since, .. } | Phase::Baking { since, .. } => Some(*since),
-            _ => None,
-        };
-        deadlines.chain(judging.map(|s| s + self.report_interval)).min()
+    /// bake or a deadline, if one is still ahead of `now`. (Silence needs no wake-up of its
+    /// own: shells step at least once a report interval while a wave is judged.)
+    pub fn next_wakeup(&self, now: Millis) -> Option<Millis> {
+        self.deadlines().into_iter().map(|d| d.at).filter(|at| *at > now).min()
     }
 
     /// Advance with what the fleet reports at `now`.

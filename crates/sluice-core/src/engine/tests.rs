@@ -648,7 +648,7 @@ fn a_rollback_a_target_never_confirms_ends_incomplete_naming_it_after_the_timeou
     fleet.carry_out(now, &moved);
     let begun = now;
     while now < begun + ROLLBACK_CONFIRM_TIMEOUT {
-        assert_eq!(r.next_wakeup(), Some(begun + ROLLBACK_CONFIRM_TIMEOUT));
+        assert_eq!(r.next_wakeup(now), Some(begun + ROLLBACK_CONFIRM_TIMEOUT));
         now = now + Dur(10_000);
         fleet.advance(now);
         let acts = r.step(now, &fleet);

@@ -56,7 +56,8 @@ pub async fn run(app: SharedApp) {
         if last_step.is_none_or(|last| last.elapsed() >= MIN_STEP_GAP) {
             last_step = Some(tokio::time::Instant::now());
             changed |= step_all(&app, &mut active).await;
-            next_wakeup = active.values().filter_map(|a| a.record.rollout.next_wakeup()).min();
+            let now = clock::now();
+            next_wakeup = active.values().filter_map(|a| a.record.rollout.next_wakeup(now)).min();
         } else {
             // Coalesce: come back when the gap is over.
             next_wakeup = Some(clock::now() + Dur(u64::try_from(MIN_STEP_GAP.as_millis()).unwrap_or(20)));

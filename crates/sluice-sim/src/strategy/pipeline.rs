@@ -323,7 +323,7 @@ impl Driver<'_> {
         }
         let interval = world.ctx.scenario.report_interval.0.max(1);
         let mut next = Millis((now.0 / interval + 1) * interval);
-        if let Some(w) = r.next_wakeup().filter(|w| *w > now && *w < next) {
+        if let Some(w) = r.next_wakeup(now).filter(|w| *w < next) {
             next = w;
         }
         if self.tick_at.is_none_or(|t| next < t || t <= now) {
