@@ -51,6 +51,19 @@ impl Backoff {
         Duration::from_nanos(pick)
     }
 
+    /// The delay before the next retry, never less than half its ceiling ("equal jitter"):
+    /// for retries that must not run in a tight loop even when the draw is low. Counts one
+    /// more failure.
+    pub fn next_delay_at_least_half(&mut self) -> Duration {
+        let ceiling = self.ceiling();
+        let half = ceiling / 2;
+        let mut upper = Backoff { base: ceiling - half, cap: ceiling - half, attempt: 0, rng: self.rng };
+        let jitter = upper.next_delay();
+        self.rng = upper.rng;
+        self.attempt = self.attempt.saturating_add(1);
+        half.saturating_add(jitter)
+    }
+
     /// After a success: the next failure starts from `base` again.
     pub fn reset(&mut self) {
         self.attempt = 0;
@@ -100,6 +113,20 @@ mod tests {
         b.reset();
         assert_eq!(b.ceiling(), BASE);
         assert!(b.next_delay() <= BASE);
+    }
+
+    #[test]
+    fn equal_jitter_stays_between_half_the_ceiling_and_the_ceiling() {
+        for seed in 0..50 {
+            let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), seed);
+            for _ in 0..10 {
+                let ceiling = b.ceiling();
+                let delay = b.next_delay_at_least_half();
+                assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} outside {ceiling:?}/2..={ceiling:?}");
+            }
+            assert_eq!(b.attempts(), 10);
+            assert_eq!(b.ceiling(), Duration::from_secs(30));
+        }
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! 2. The release is current: nothing to do.
 //! 3. The release failed to apply here before (refused, or switched back) and the server has
 //!    not asked for anything else since: do not try again ([`Hold::FailedBefore`]); the server
-//!    rolls back on an apply failure, and retrying a bad release churns the node.
+//!    rolls back on an apply failure, and retrying a bad release churns the node. Except the
+//!    service's known-good (`desired.release == desired.known_good`: a rollback, or a node
+//!    catching up to what the fleet runs): it is tried again once its retry is due (after
+//!    [`RETRY_BASE`], doubling to [`RETRY_CAP`], jittered — never a tight loop), and until then
+//!    held ([`Hold::RetryingKnownGood`]). A rollback whose probe failed once must still land.
 //! 4. The release is kept on disk (a rollback to known-good, or back to the previous one):
 //!    switch to it with [`ReleaseStore::rollback_to`](crate::ReleaseStore::rollback_to), no
 //!    download.
@@ -15,8 +19,14 @@
 //!    it, verified against the release id: the node never runs bytes the server did not name.
 //!
 //! Known-good is marked when the server names one this node keeps and it is not marked yet.
+//!
+//! A return to known-good that fails its probe switches back to what ran before (the store's
+//! rule: the node keeps serving what last passed a probe, here the candidate), and is reported
+//! (the server logs `rollback_failed`; the rollout counts the node as not back). The retry
+//! keeps that window short: the first comes within [`RETRY_BASE`].
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use sluice_api::DesiredService;
 use sluice_core::release::ReleaseId;
@@ -33,7 +43,15 @@ pub struct Local<'a> {
     pub kept: &'a BTreeSet<ReleaseId>,
     /// The release that last failed to apply here, while the server still asks for it.
     pub failed: Option<&'a ReleaseId>,
+    /// Whether the retry of `failed` is due (only a known-good release is retried).
+    pub retry_due: bool,
 }
+
+/// The first retry of a known-good release that failed to apply here comes after about this
+/// long (between half of it and all of it)…
+pub const RETRY_BASE: Duration = Duration::from_secs(1);
+/// …and the delay doubles up to this.
+pub const RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// The one thing to do for a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +73,9 @@ pub enum Hold {
     NoRelease,
     /// It failed to apply here; not retried until the server asks for another release.
     FailedBefore,
+    /// It is the service's known-good and failed to apply here; tried again when its retry is
+    /// due.
+    RetryingKnownGood,
     /// The server sent no spec, so nothing new can be validated and applied.
     NoSpec,
 }
@@ -65,6 +86,7 @@ impl Hold {
         match self {
             Hold::NoRelease => "the server names no release",
             Hold::FailedBefore => "this release failed to apply here; waiting for the server to ask for another",
+            Hold::RetryingKnownGood => "the known-good release failed to apply here; trying again after a backoff",
             Hold::NoSpec => "the server sent no spec for the service",
         }
     }
@@ -77,7 +99,12 @@ pub fn decide(desired: &DesiredService, local: Local<'_>) -> Decision {
         return Decision::InSync;
     }
     if local.failed == Some(release) {
-        return Decision::Hold(Hold::FailedBefore);
+        if !retries(desired, release) {
+            return Decision::Hold(Hold::FailedBefore);
+        }
+        if !local.retry_due {
+            return Decision::Hold(Hold::RetryingKnownGood);
+        }
     }
     if local.kept.contains(release) {
         return Decision::RollBack { release: release.clone() };
@@ -85,6 +112,12 @@ pub fn decide(desired: &DesiredService, local: Local<'_>) -> Decision {
     let Some(spec) = &desired.spec else { return Decision::Hold(Hold::NoSpec) };
     let bundle = desired.bundle.clone().unwrap_or_else(|| release.0.clone());
     Decision::Apply { release: release.clone(), bundle, max_bytes: spec.max_bundle_bytes }
+}
+
+/// Whether a failure to apply `failed` is retried while the server asks for it: only when it
+/// is the service's known-good.
+pub fn retries(desired: &DesiredService, failed: &ReleaseId) -> bool {
+    desired.known_good.as_ref() == Some(failed)
 }
 
 /// The known-good release to mark, if the server names one this node keeps and it is not the

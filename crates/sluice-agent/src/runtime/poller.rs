@@ -6,7 +6,9 @@
 //!
 //! The held version (`after` of the long-poll) only advances when every service of an answer
 //! was dealt with; a transient failure (the server went away mid-download) retries the same
-//! answer after a backoff.
+//! answer after a backoff. A known-good release that failed to apply is tried again when its
+//! own backoff ([`plan::RETRY_BASE`] doubling to [`plan::RETRY_CAP`]) runs out: the long-poll
+//! is cut short and the desired state asked for at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use sluice_api::{ApplyReport, DesiredService, DesiredView, ErrorCode};
 use sluice_core::release::ReleaseId;
+use sluice_core::time::{Dur, Millis};
 
 use super::link::{self, Link};
 use super::plan::{self, Decision, Local};
@@ -43,12 +46,24 @@ pub(crate) struct Poller {
     /// `None` while an apply has it on the blocking pool, or after it was lost.
     stores: BTreeMap<String, Option<ReleaseStore>>,
     /// Per service, the release that failed to apply while the server still asks for it.
-    failed: BTreeMap<String, ReleaseId>,
+    failed: BTreeMap<String, Failed>,
     /// Per service, the last "left as is" message logged.
     logged: BTreeMap<String, String>,
     held: Option<u64>,
     link: Link,
     backoff: Backoff,
+    /// Seeds the jitter of known-good retries.
+    seed: u64,
+    /// Ask for the desired state at once (a retry is due).
+    poll_at_once: bool,
+}
+
+/// A release that failed to apply, and when a known-good one is tried again.
+#[derive(Debug)]
+struct Failed {
+    release: ReleaseId,
+    /// For a known-good release: its backoff and when the next try is due.
+    retry: Option<(Backoff, Millis)>,
 }
 
 impl Poller {
@@ -71,15 +86,23 @@ impl Poller {
             held: None,
             link: Link::new("desired"),
             backoff: Backoff::agent(seed),
+            seed: seed.rotate_left(29),
+            poll_at_once: false,
         }
     }
 
     pub(crate) async fn run(mut self, mut stop: Stop) {
         while !stop.is_stopped() {
             let (generation, client) = self.shared.session.client();
+            let after = if std::mem::take(&mut self.poll_at_once) { None } else { self.held };
+            let retry_in = self.next_retry().map(|due| self.until(due));
             let answer = tokio::select! {
-                answer = client.desired(self.held, self.long_poll) => answer,
+                answer = client.desired(after, self.long_poll) => answer,
                 () = self.shared.poll_now.notified() => continue,
+                () = sleep_for(retry_in) => {
+                    self.poll_at_once = true;
+                    continue;
+                }
                 () = stop.stopped() => break,
             };
             let step = match answer {
@@ -136,13 +159,14 @@ impl Poller {
                 Step::Stopped => return Step::Stopped,
             }
         }
+        self.reschedule_overdue();
         result
     }
 
     async fn handle_service(&mut self, desired: &DesiredService, version: u64, stop: &mut Stop) -> Step {
         let name = desired.service.as_str();
         if let Some(failed) = self.failed.get(name)
-            && !plan::failure_still_holds(desired, failed)
+            && !plan::failure_still_holds(desired, &failed.release)
         {
             self.failed.remove(name);
         }
@@ -158,7 +182,14 @@ impl Poller {
             }
         };
         let current = store.state().current.clone();
-        let local = Local { current: current.as_ref(), kept: &kept, failed: self.failed.get(name) };
+        let now = self.shared.clock.now();
+        let failed = self.failed.get(name);
+        let local = Local {
+            current: current.as_ref(),
+            kept: &kept,
+            failed: failed.map(|f| &f.release),
+            retry_due: failed.and_then(|f| f.retry.as_ref()).is_some_and(|(_, due)| now >= *due),
+        };
         let step = match plan::decide(desired, local) {
             Decision::InSync => {
                 self.logged.remove(name);
@@ -219,7 +250,7 @@ impl Poller {
                 let duration_ms = self.shared.clock.now().since(started).0;
                 let report =
                     self.report(Some(&release), false, Some(reason), Some(e.to_string()), version, duration_ms);
-                self.failed.insert(name.clone(), release);
+                self.record_failure(desired, release);
                 self.publish(&name, Some(report));
                 self.shared.report_now.notify_one();
                 return Step::Done;
@@ -228,7 +259,7 @@ impl Poller {
         tracing::info!(service = %name, %release, bytes = bytes.len(), "applying");
         let digest = release.0.clone();
         let outcome = self.blocking(&name, move |store| store.apply(&spec, &bytes, &digest)).await;
-        self.finish(&name, release, version, outcome, "applied")
+        self.finish(desired, release, version, outcome, "applied")
     }
 
     async fn roll_back(&mut self, desired: &DesiredService, version: u64, release: ReleaseId) -> Step {
@@ -237,18 +268,19 @@ impl Poller {
         tracing::info!(service = %name, %release, rollout = ?desired.rollout, "switching to a kept release");
         let id = release.clone();
         let outcome = self.blocking(&name, move |store| store.rollback_to(&hooks, &id)).await;
-        self.finish(&name, release, version, outcome, "switched to kept release")
+        self.finish(desired, release, version, outcome, "switched to kept release")
     }
 
     /// Records how an apply or rollback ended and wakes the reporter.
     fn finish(
         &mut self,
-        name: &str,
+        desired: &DesiredService,
         release: ReleaseId,
         version: u64,
         outcome: Option<Result<ApplyOutcome, Box<ApplyFailure>>>,
         verb: &str,
     ) -> Step {
+        let name = desired.service.as_str();
         let Some(outcome) = outcome else { return Step::Retry };
         let report = match outcome {
             Ok(outcome) => {
@@ -266,7 +298,7 @@ impl Poller {
                     tracing::error!(service = %name, "SWITCHING BACK FAILED: this service needs a person");
                 }
                 self.bump_switches(name, failure.switched_back);
-                self.failed.insert(name.to_string(), release.clone());
+                self.record_failure(desired, release.clone());
                 let detail = truncate(failure.to_string());
                 self.report(Some(&release), false, Some(failure.reason()), Some(detail), version, failure.duration_ms)
             }
@@ -274,6 +306,54 @@ impl Poller {
         self.publish(name, Some(report));
         self.shared.report_now.notify_one();
         Step::Done
+    }
+
+    /// Remembers that `release` failed to apply; a known-good one gets its next try scheduled
+    /// (the backoff grows while the same release keeps failing).
+    fn record_failure(&mut self, desired: &DesiredService, release: ReleaseId) {
+        let name = desired.service.as_str();
+        let before = self.failed.remove(name);
+        let retry = plan::retries(desired, &release).then(|| {
+            let mut backoff = match before {
+                Some(Failed { release: before, retry: Some((backoff, _)) }) if before == release => backoff,
+                _ => Backoff::new(plan::RETRY_BASE, plan::RETRY_CAP, self.seed ^ self.shared.clock.now().0),
+            };
+            let due = self.schedule(&mut backoff);
+            tracing::warn!(service = %name, %release, attempt = backoff.attempts(), retry_at = due.0, "the known-good release failed to apply here; trying again");
+            (backoff, due)
+        });
+        self.failed.insert(name.to_string(), Failed { release, retry });
+    }
+
+    /// When the next try of a backoff is due.
+    fn schedule(&self, backoff: &mut Backoff) -> Millis {
+        let delay = backoff.next_delay_at_least_half();
+        self.shared.clock.now() + Dur(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// A retry that came due but was not tried (its service was not in the answer, or was
+    /// held for another reason) waits another backoff period: a due retry never spins.
+    fn reschedule_overdue(&mut self) {
+        let now = self.shared.clock.now();
+        let mut failed = std::mem::take(&mut self.failed);
+        for f in failed.values_mut() {
+            if let Some((backoff, due)) = &mut f.retry
+                && *due <= now
+            {
+                *due = self.schedule(backoff);
+            }
+        }
+        self.failed = failed;
+    }
+
+    /// The earliest due retry of a known-good release.
+    fn next_retry(&self) -> Option<Millis> {
+        self.failed.values().filter_map(|f| f.retry.as_ref().map(|(_, due)| *due)).min()
+    }
+
+    /// How long until `at` by the agent's clock.
+    fn until(&self, at: Millis) -> Duration {
+        Duration::from_millis(at.0.saturating_sub(self.shared.clock.now().0))
     }
 
     fn report(
@@ -387,6 +467,14 @@ impl Poller {
             tracing::warn!(service = %name, "{message}");
             self.logged.insert(name.to_string(), message.to_string());
         }
+    }
+}
+
+/// Sleeps `d`, or forever when there is nothing to wait for.
+async fn sleep_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,8 +1,10 @@
 //! End to end with real processes on loopback: a `sluice server` process, `sluice agent`
 //! processes applying real releases with real hooks, and the failures an SRE must survive
-//! (the server killed mid-bake, down for a minute, bad bundles, failing hooks).
+//! (the server killed mid-bake, down for a minute, bad bundles, failing hooks, hung and dead
+//! agents, one bad host among good ones, rollbacks whose probe fails).
 
 mod bad_bundles;
+mod fail_closed;
 mod hooks;
 mod outage;
 mod refusals;

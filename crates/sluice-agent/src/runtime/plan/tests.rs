@@ -28,7 +28,7 @@ fn kept(ids: &[&str]) -> BTreeSet<ReleaseId> {
 }
 
 fn local<'a>(current: Option<&'a ReleaseId>, kept: &'a BTreeSet<ReleaseId>) -> Local<'a> {
-    Local { current, kept, failed: None }
+    Local { current, kept, failed: None, retry_due: false }
 }
 
 #[test]
@@ -91,8 +91,9 @@ fn a_failed_release_is_not_retried_until_the_server_asks_for_another() {
     let a = ReleaseId::from("a");
     let b = ReleaseId::from("b");
     let k = kept(&["a"]);
-    let l = Local { current: Some(&a), kept: &k, failed: Some(&b) };
+    let l = Local { current: Some(&a), kept: &k, failed: Some(&b), retry_due: true };
     assert_eq!(decide(&desired(Some("b")), l), Decision::Hold(Hold::FailedBefore));
+    assert!(!retries(&desired(Some("b")), &b));
     assert!(failure_still_holds(&desired(Some("b")), &b));
     // The server rolls back to a: in sync, and the failure of b is forgotten.
     assert_eq!(decide(&desired(Some("a")), l), Decision::InSync);
@@ -100,6 +101,32 @@ fn a_failed_release_is_not_retried_until_the_server_asks_for_another() {
     assert!(!failure_still_holds(&desired(None), &b));
     // The failure of b does not block c.
     assert!(matches!(decide(&desired(Some("c")), l), Decision::Apply { .. }));
+}
+
+#[test]
+fn a_known_good_release_that_failed_is_tried_again_once_its_retry_is_due() {
+    // A rollback to known-good a whose probe failed: the node switched back to the candidate b.
+    let a = ReleaseId::from("a");
+    let b = ReleaseId::from("b");
+    let k = kept(&["a", "b"]);
+    let mut d = desired(Some("a"));
+    d.known_good = Some(a.clone());
+    assert!(retries(&d, &a));
+    assert!(failure_still_holds(&d, &a));
+    let waiting = Local { current: Some(&b), kept: &k, failed: Some(&a), retry_due: false };
+    assert_eq!(decide(&d, waiting), Decision::Hold(Hold::RetryingKnownGood));
+    let due = Local { retry_due: true, ..waiting };
+    assert_eq!(decide(&d, due), Decision::RollBack { release: a.clone() });
+    // Not kept any more: downloaded again, as any release.
+    let none = BTreeSet::new();
+    let due = Local { kept: &none, ..due };
+    assert_eq!(decide(&d, due), Decision::Apply { release: a.clone(), bundle: "a".into(), max_bytes: 1000 });
+    // A failed candidate is never retried, due or not, even while a known-good is named.
+    let mut d = desired(Some("b"));
+    d.known_good = Some(a.clone());
+    let l = Local { current: Some(&a), kept: &k, failed: Some(&b), retry_due: true };
+    assert!(!retries(&d, &b));
+    assert_eq!(decide(&d, l), Decision::Hold(Hold::FailedBefore));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice_api::{ApplySpec, Client, NewEnrollmentTokens, RolloutView, StartRollout, TargetView};
+use sluice_core::engine::Event;
 use sluice_core::release::{ReleaseFiles, ReleaseId};
 use sluice_testkit::server_process::{ServerProcess, free_port};
 
@@ -50,6 +51,49 @@ impl AgentProc {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// SIGSTOP: the process stays, holds its connections, and sends nothing — a hung host.
+    /// It is continued when the guard drops, whatever path the test takes.
+    pub fn freeze(&self) -> Frozen {
+        let pid = self.pid();
+        rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+        Frozen { pid: Some(pid) }
+    }
+
+    /// SIGKILL and reap: the host died, no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn pid(&self) -> rustix::process::Pid {
+        rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap()
+    }
+}
+
+/// A stopped agent process (see [`AgentProc::freeze`]); SIGCONT when dropped or thawed.
+#[derive(Debug)]
+#[must_use = "the agent is continued when this guard drops"]
+pub struct Frozen {
+    pid: Option<rustix::process::Pid>,
+}
+
+impl Frozen {
+    pub fn thaw(mut self) {
+        self.cont();
+    }
+
+    fn cont(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.cont();
+    }
 }
 
 impl Drop for AgentProc {
@@ -75,8 +119,13 @@ impl Rig {
         let addr = free_port().unwrap();
         let mut rig = Rig { dir, addr, server: None, agents: Vec::new() };
         rig.start_server().await;
-        rig.admin().apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()) }).await.unwrap();
+        rig.apply_spec(spec).await;
         rig
+    }
+
+    /// Applies `spec` (it replaces the one applied before).
+    pub async fn apply_spec(&self, spec: &str) {
+        self.admin().apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()) }).await.unwrap();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -117,7 +166,7 @@ impl Rig {
             .unwrap()
             .tokens
             .remove(0);
-        let dir = self.dir.path().join("agents").join(id);
+        let dir = self.agent_dir(id);
         std::fs::create_dir_all(&dir).unwrap();
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         let mut yaml = format!(
@@ -147,6 +196,12 @@ impl Rig {
             .spawn()
             .unwrap();
         self.agents.push(AgentProc { id: id.to_string(), dir, child });
+    }
+
+    /// Where agent `id` keeps its state (known before it starts: a test can serve what its
+    /// services read from there).
+    pub fn agent_dir(&self, id: &str) -> PathBuf {
+        self.dir.path().join("agents").join(id)
     }
 
     /// Waits until every agent reports (connected, with a report for each service).
@@ -237,6 +292,16 @@ impl Rig {
 
     pub fn agent(&self, id: &str) -> &AgentProc {
         self.agents.iter().find(|a| a.id == id).unwrap()
+    }
+
+    pub fn agent_mut(&mut self, id: &str) -> &mut AgentProc {
+        self.agents.iter_mut().find(|a| a.id == id).unwrap()
+    }
+
+    /// The engine events of rollout `id`, in order.
+    pub async fn engine_events(&self, id: &str) -> Vec<Event> {
+        let events = self.admin().events(0, 10_000, Some(id)).await.unwrap();
+        events.into_iter().filter_map(|e| serde_json::from_value(e.body).ok()).collect()
     }
 }
 
