@@ -1,9 +1,22 @@
 //! Propagation benchmark: how long from a rollout decision until every agent has the new
 //! desired release, with N agents long-polling one server on loopback; plus the server's RSS
-//! and CPU. DESIGN.md targets: p99 ≤ 1 s at 10,000 agents; server ≤ 50 MB + 10 KB per agent.
+//! and CPU, the time to start an N-target rollout and the store bytes written per transition.
+//! Targets (issue 10): sluice p99 ≤ 1.5 × the floor's at 10,000 agents and ≤ 2 × at 1,000;
+//! server RSS ≤ the floor's + 10 KB per agent.
 //!
-//! The server runs as a separate process (this executable re-run with `SLUICE_BENCH_ROLE=server`)
-//! so its RSS and CPU are its own. The agents are fake agents ([`sluice_testkit::fake_agent`])
+//! For each N the floor runs first ([`sluice_testkit::floor`]: a minimal axum long-poll server
+//! and clients of the fake agents' shape, same N, rounds and report interval), then sluice, so
+//! the figure that counts is `sluice p99 / floor p99`, which survives a noisy machine. Besides
+//! the JSON, each N prints:
+//! ```text
+//! N agents: sluice p99 X ms, floor p99 Y ms, ratio R x
+//! N agents: server RSS A MB idle / B MB peak; floor RSS C MB idle; budget (floor + 10 KB/agent) D MB
+//! N agents: start rollout S ms (request), store T ms over K commits; store writes W KB per transition …
+//! ```
+//! and the load average (`/proc/loadavg`) at the start and the end.
+//!
+//! The server runs as a separate process (this executable re-run with `SLUICE_BENCH_ROLE=server`,
+//! the floor's with `SLUICE_BENCH_ROLE=floor`) so its RSS and CPU are its own. The agents are fake agents ([`sluice_testkit::fake_agent`])
 //! speaking the real protocol from this process; they apply instantly, so the figure is the
 //! control plane's: commit of the wave's desired state → long-poll answer at the agent.
 //!
@@ -27,8 +40,11 @@ use sluice_core::release::{ReleaseFiles, ReleaseId};
 use sluice_testkit::fake_agent::{FakeAgent, FakeAgentSpec, Receipt};
 use sluice_testkit::percentile::summarize;
 use sluice_testkit::server_process::{ServerProcess, free_port};
-use sluice_testkit::{clock, proc_stats};
+use sluice_testkit::{clock, proc_stats, prometheus_text};
 use tokio::sync::mpsc;
+
+#[path = "propagation/floor_run.rs"]
+mod floor_run;
 
 const SPEC: &str = r#"
 version: 1
@@ -51,8 +67,10 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 fn main() -> anyhow::Result<()> {
     raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if std::env::var("SLUICE_BENCH_ROLE").as_deref() == Ok("server") {
-        return rt.block_on(serve());
+    match std::env::var("SLUICE_BENCH_ROLE").as_deref() {
+        Ok("server") => return rt.block_on(serve()),
+        Ok("floor") => return rt.block_on(floor_run::serve(REPORT_INTERVAL)),
+        _ => {}
     }
     // `cargo bench` passes `--bench`; ignore arguments.
     let sizes: Vec<usize> = std::env::var("SLUICE_BENCH_AGENTS")
@@ -61,12 +79,24 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.trim().parse::<usize>().with_context(|| format!("SLUICE_BENCH_AGENTS: bad number {s:?}")))
         .collect::<anyhow::Result<_>>()?;
     let rounds: usize = std::env::var("SLUICE_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    println!("load average at start: {}", loadavg());
     let mut results = Vec::new();
     for n in sizes {
-        results.push(rt.block_on(bench(n, rounds))?);
+        let load_start = loadavg();
+        let floor = rt.block_on(floor_run::run(n, rounds, REPORT_INTERVAL))?;
+        eprintln!("[{n}] floor p99 {} ms; now sluice", floor.propagation_ms.p99);
+        let sluice = rt.block_on(bench(n, rounds))?;
+        let r = Result::new(n, rounds, sluice, floor, load_start, loadavg());
+        r.print_lines();
+        results.push(r);
     }
     println!("{}", serde_json::to_string_pretty(&results)?);
+    println!("load average at end: {}", loadavg());
     Ok(())
+}
+
+fn loadavg() -> String {
+    proc_stats::loadavg().unwrap_or_else(|| "unknown".to_string())
 }
 
 /// The server role: run until killed.
@@ -79,10 +109,73 @@ async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One N: the floor's and sluice's halves and what compares them.
 #[derive(Debug, serde::Serialize)]
 struct Result {
     agents: usize,
     rounds: usize,
+    /// sluice p99 / floor p99 (the floor's p99 taken as at least 1 ms).
+    ratio_p99: f64,
+    /// Issue 10's memory budget: the floor's idle RSS + 10 KB per agent.
+    rss_budget_mb: f64,
+    load_start: String,
+    load_end: String,
+    sluice: Sluice,
+    floor: floor_run::FloorResult,
+}
+
+impl Result {
+    fn new(
+        agents: usize,
+        rounds: usize,
+        sluice: Sluice,
+        floor: floor_run::FloorResult,
+        load_start: String,
+        load_end: String,
+    ) -> Result {
+        Result {
+            agents,
+            rounds,
+            ratio_p99: sluice.propagation_ms.p99 as f64 / floor.propagation_ms.p99.max(1) as f64,
+            rss_budget_mb: floor.rss_idle_mb + agents as f64 * 10.0 / 1024.0,
+            load_start,
+            load_end,
+            sluice,
+            floor,
+        }
+    }
+
+    fn print_lines(&self) {
+        let (n, s, f) = (self.agents, &self.sluice, &self.floor);
+        println!(
+            "{n} agents: sluice p99 {} ms, floor p99 {} ms, ratio {:.2} x",
+            s.propagation_ms.p99, f.propagation_ms.p99, self.ratio_p99
+        );
+        println!(
+            "{n} agents: server RSS {:.1} MB idle / {:.1} MB peak; floor RSS {:.1} MB idle; budget (floor + 10 KB/agent) {:.1} MB",
+            s.server_rss_idle_mb, s.server_rss_peak_mb, f.rss_idle_mb, self.rss_budget_mb
+        );
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        println!(
+            "{n} agents: start rollout {:.0} ms (request, median of {}), store {:.1} ms over {:.0} commits; store writes {:.1} KB per transition ({:.1} KB net of idle writes; server write_bytes / commits)",
+            median(&s.start_rollout_ms),
+            s.start_rollout_ms.len(),
+            median(&s.start_store_ms),
+            median(&s.start_commits),
+            s.write_kb_per_transition,
+            s.write_kb_per_transition_net,
+        );
+        println!("{n} agents: load average {} at start, {} at end", self.load_start, self.load_end);
+    }
+}
+
+/// sluice's half of one N.
+#[derive(Debug, serde::Serialize)]
+struct Sluice {
     /// Decision (wave_started event) → agent got the new desired release, every agent of every round.
     propagation_ms: sluice_testkit::percentile::Summary,
     /// Decision → the last agent of the round, per round.
@@ -90,16 +183,33 @@ struct Result {
     enroll_s: f64,
     server_rss_idle_mb: f64,
     server_rss_peak_mb: f64,
-    /// Target from DESIGN.md: 50 MB + 10 KB per agent.
-    server_rss_budget_mb: f64,
+    /// DESIGN.md's budget: 50 MB + 10 KB per agent.
+    server_rss_design_budget_mb: f64,
     /// Server CPU while agents idle (long-polling, reporting every 5 s), share of one core.
     server_cpu_idle_pct: f64,
     /// Server CPU over the rounds, share of one core.
     server_cpu_rounds_pct: f64,
     agent_errors: u64,
+    /// `POST /v1/rollouts` → its answer, per round (ms).
+    start_rollout_ms: Vec<f64>,
+    /// `sluice_store_commit_seconds` sum and count deltas around the start, per round (the
+    /// start's own commit, and any other transition committed meanwhile).
+    start_store_ms: Vec<f64>,
+    start_commits: Vec<f64>,
+    /// Server `write_bytes` (`/proc/<pid>/io`: bytes sent to storage, page-granular) over the
+    /// rounds, and transitions committed (`sluice_store_commit_seconds_count` delta).
+    rounds_write_bytes: u64,
+    transitions: f64,
+    /// Server `write_bytes` per second while idle (heartbeats: last-seen commits).
+    idle_write_bytes_per_s: f64,
+    /// `rounds_write_bytes / transitions`, heartbeats during the rounds included.
+    write_kb_per_transition: f64,
+    /// The same less the idle write rate over the rounds' duration (still counts the extra
+    /// reports an apply triggers).
+    write_kb_per_transition_net: f64,
 }
 
-async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
+async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
     let mut cmd = Command::new(std::env::current_exe()?);
@@ -144,13 +254,21 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
     let enroll_s = clock::now().0.saturating_sub(t0.0) as f64 / 1000.0;
     eprintln!("[{n}] enrolled in {enroll_s:.1} s; idling two report intervals");
     tokio::time::sleep(REPORT_INTERVAL * 2).await;
-    let idle_from = proc_stats::read(server.pid()).context("server stats")?;
+    let pid = server.pid();
+    let write_bytes = || proc_stats::write_bytes(pid).context("server write_bytes (/proc/<pid>/io)");
+    let idle_from = proc_stats::read(pid).context("server stats")?;
+    let idle_written_from = write_bytes()?;
     tokio::time::sleep(REPORT_INTERVAL * 2).await;
-    let idle_to = proc_stats::read(server.pid()).context("server stats")?;
+    let idle_to = proc_stats::read(pid).context("server stats")?;
+    let idle_written = write_bytes()?.saturating_sub(idle_written_from);
     let idle_wall_ms = (REPORT_INTERVAL * 2).as_millis() as f64;
+    let metrics = Metrics::new(&server.base_url())?;
 
     let mut all = Vec::new();
     let mut all_applied_ms = Vec::new();
+    let (mut start_rollout_ms, mut start_store_ms, mut start_commits) = (Vec::new(), Vec::new(), Vec::new());
+    // From each start to its rollout's end (the release upload before it is left out).
+    let (mut rounds_write_bytes, mut transitions, mut transition_wall_ms) = (0u64, 0.0, 0.0);
     let rounds_from = proc_stats::read(server.pid()).context("server stats")?;
     let rounds_t0 = clock::now();
     for round in 0..rounds {
@@ -158,6 +276,9 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
         let bundle = sluice_agent::pack(&files)?;
         let created = admin.create_release("bench", bundle, &format!("round {round}")).await?;
         let release: ReleaseId = created.release.id.clone();
+        let (store_s0, commits0) = metrics.store_commits().await?;
+        let written0 = write_bytes()?;
+        let started = tokio::time::Instant::now();
         let view = admin
             .start_rollout(&StartRollout {
                 service: "bench".into(),
@@ -168,6 +289,10 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
                 seed: Some(round as u64),
             })
             .await?;
+        start_rollout_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let (store_s1, commits1) = metrics.store_commits().await?;
+        start_store_ms.push((store_s1 - store_s0) * 1000.0);
+        start_commits.push(commits1 - commits0);
         let mut receipts = Vec::with_capacity(n);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         while receipts.len() < n {
@@ -197,6 +322,9 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        rounds_write_bytes += write_bytes()?.saturating_sub(written0);
+        transitions += metrics.store_commits().await?.1 - commits0;
+        transition_wall_ms += started.elapsed().as_secs_f64() * 1000.0;
         eprintln!("[{n}] round {round}: all {n} agents had it {} ms after the decision", all_applied_ms[round]);
     }
     let rounds_to = proc_stats::read(server.pid()).context("server stats")?;
@@ -207,19 +335,49 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Result> {
     }
     server.kill9()?;
     let mb = |b: u64| b as f64 / 1_048_576.0;
-    Ok(Result {
-        agents: n,
-        rounds,
+    let idle_write_bytes_per_s = idle_written as f64 * 1000.0 / idle_wall_ms;
+    let per_transition_kb = |bytes: f64| bytes / transitions.max(1.0) / 1024.0;
+    Ok(Sluice {
         propagation_ms: summarize(&mut all).context("no receipts")?,
         all_applied_ms,
         enroll_s,
         server_rss_idle_mb: mb(idle_to.rss_bytes),
         server_rss_peak_mb: mb(rounds_to.peak_rss_bytes),
-        server_rss_budget_mb: 50.0 + n as f64 * 10.0 / 1024.0,
+        server_rss_design_budget_mb: 50.0 + n as f64 * 10.0 / 1024.0,
         server_cpu_idle_pct: 100.0 * idle_to.cpu_ms.saturating_sub(idle_from.cpu_ms) as f64 / idle_wall_ms,
         server_cpu_rounds_pct: 100.0 * rounds_to.cpu_ms.saturating_sub(rounds_from.cpu_ms) as f64 / rounds_wall_ms,
         agent_errors,
+        start_rollout_ms,
+        start_store_ms,
+        start_commits,
+        rounds_write_bytes,
+        transitions,
+        idle_write_bytes_per_s,
+        write_kb_per_transition: per_transition_kb(rounds_write_bytes as f64),
+        write_kb_per_transition_net: per_transition_kb(
+            (rounds_write_bytes as f64 - idle_write_bytes_per_s * transition_wall_ms / 1000.0).max(0.0),
+        ),
     })
+}
+
+/// The server's `/metrics` page (it needs no token).
+struct Metrics {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Metrics {
+    fn new(base: &str) -> anyhow::Result<Metrics> {
+        Ok(Metrics { http: reqwest::Client::builder().build()?, url: format!("{base}/metrics") })
+    }
+
+    /// `sluice_store_commit_seconds` sum (seconds) and count (transitions committed) so far.
+    async fn store_commits(&self) -> anyhow::Result<(f64, f64)> {
+        let resp = self.http.get(&self.url).timeout(Duration::from_secs(30)).send().await?.error_for_status()?;
+        let text = resp.text().await?;
+        let get = |name: &str| prometheus_text::value(&text, name).with_context(|| format!("no {name} in /metrics"));
+        Ok((get("sluice_store_commit_seconds_sum")?, get("sluice_store_commit_seconds_count")?))
+    }
 }
 
 /// Raise the soft open-files limit to the hard limit (one socket per agent on each side).

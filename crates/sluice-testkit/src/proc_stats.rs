@@ -1,4 +1,5 @@
-//! A process's resident memory and CPU time, read from `/proc` (Linux).
+//! A process's resident memory, CPU time and disk writes, and the machine's load average, read
+//! from `/proc` (Linux).
 
 use std::fs;
 
@@ -34,6 +35,21 @@ pub fn read(pid: u32) -> Option<ProcStats> {
     Some(ProcStats { rss_bytes: kb("VmRSS:")?, peak_rss_bytes: kb("VmHWM:")?, cpu_ms: ticks * 1000 / hz.max(1) })
 }
 
+/// Bytes `pid` caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`:
+/// counted when the page cache is dirtied, in whole pages; socket writes are not in it). `None`
+/// if the process is gone or the file is unreadable.
+pub fn write_bytes(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// The 1-, 5- and 15-minute load averages as `/proc/loadavg` spells them (`"10.31 8.85 5.49"`).
+pub fn loadavg() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let three: Vec<&str> = text.split_whitespace().take(3).collect();
+    (three.len() == 3).then(|| three.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +58,7 @@ mod tests {
     fn reads_own_process() {
         let s = read(std::process::id()).unwrap();
         assert!(s.rss_bytes > 0 && s.peak_rss_bytes >= s.rss_bytes);
+        assert!(write_bytes(std::process::id()).is_some());
+        assert_eq!(loadavg().unwrap().split(' ').count(), 3);
     }
 }
