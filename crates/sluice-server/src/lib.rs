@@ -30,6 +30,7 @@ mod current_spec;
 mod desired;
 mod driver;
 mod fleet;
+mod fleet_checks;
 mod health_poller;
 mod http_error;
 mod metrics;
