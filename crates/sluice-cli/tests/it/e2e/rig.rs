@@ -75,7 +75,10 @@ impl Rig {
         let addr = free_port().unwrap();
         let mut rig = Rig { dir, addr, server: None, agents: Vec::new() };
         rig.start_server().await;
-        rig.admin().apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()) }).await.unwrap();
+        rig.admin()
+            .apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()), force: false })
+            .await
+            .unwrap();
         rig
     }
 
