@@ -104,6 +104,11 @@ pub struct ServiceReport {
     /// service's metrics endpoint; crashes; custom metrics such as probe results).
     #[serde(default)]
     pub sample: Option<Sample>,
+    /// The gate metrics this agent produces for the service (`crash_rate`, `error_rate` and the
+    /// latencies when it measures them, custom names from its command and probes), so the
+    /// server can refuse gates on metrics nobody reports. `None`: the agent does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
 }
 
 /// `POST /v1/agent/report`.

@@ -17,6 +17,9 @@ pub struct ApplySpec {
     /// The file name, for error locations (`sluice.yaml:12:5`).
     #[serde(default)]
     pub file: Option<String>,
+    /// Apply even though the spec drops services targets still run (audited).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +29,16 @@ pub struct SpecApplied {
     pub changed: bool,
     pub services: Vec<String>,
     pub pipelines: Vec<String>,
-    /// Problems that do not refuse the spec.
+    /// Problems that do not refuse the spec, located (`sluice.yaml:12:5: at `path`: ...`).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The server's report interval (ms), which gate windows and `min_samples` were checked
+    /// against (0 from a server that does not say).
+    #[serde(default)]
+    pub report_interval_ms: u64,
+    /// Enrolled targets the spec was checked against.
+    #[serde(default)]
+    pub targets: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -137,6 +137,9 @@ pub struct ApplyArgs {
     /// The spec file (services, validators, pipelines).
     #[arg(short = 'f', long = "file")]
     pub file: PathBuf,
+    /// Apply even though the spec drops services targets still run (recorded in the audit log).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

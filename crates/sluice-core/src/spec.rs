@@ -3,6 +3,7 @@
 //! refuses unknown fields and names the file, line, column and field path of every problem.
 
 pub mod check;
+pub mod fleet_check;
 pub mod gate;
 pub mod locate;
 pub mod parse;

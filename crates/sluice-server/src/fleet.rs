@@ -7,7 +7,7 @@
 //! on every report; and those writes go through `heartbeats` (one batched transaction a
 //! second), so a report never waits on the store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use sluice_api::{ApplyReport, Report};
@@ -46,6 +46,9 @@ pub struct ServiceLive {
     pub failures: BTreeMap<ReleaseId, Failure>,
     /// Health samples stamped with the server's receive time, oldest first.
     pub samples: VecDeque<Sample>,
+    /// The gate metrics the agent last said it produces for the service (`None`: it does not
+    /// say).
+    pub advertised: Option<BTreeSet<String>>,
     /// Samples the server fetched from gates' health sources (by `HealthSource::key`),
     /// stamped with the time the answer arrived, oldest first.
     pub sourced: BTreeMap<String, VecDeque<Sample>>,
@@ -154,7 +157,7 @@ impl Fleet {
         if report.services.len() > MAX_SERVICES_PER_REPORT {
             return Err(ReportError::TooManyServices(report.services.len()));
         }
-        let mut names = std::collections::BTreeSet::new();
+        let mut names = BTreeSet::new();
         for s in &report.services {
             if s.service.is_empty() {
                 return Err(ReportError::EmptyService);
@@ -171,6 +174,7 @@ impl Fleet {
             let live = t.services.entry(s.service.clone()).or_default();
             live.running = s.running.clone();
             live.known_good = s.known_good.clone();
+            live.advertised = s.metrics.as_ref().map(|m| m.iter().cloned().collect());
             if let Some(apply) = &s.last_apply
                 && let Some(reason) = take_apply(live, apply, now)
             {

@@ -32,6 +32,7 @@ pub mod data_dir_lock;
 mod desired;
 mod driver;
 mod fleet;
+mod fleet_checks;
 mod health_poller;
 mod heartbeats;
 mod http_error;

@@ -32,6 +32,9 @@ impl std::fmt::Display for EventSeq {
 pub mod kind {
     /// A spec was applied. Body: `{version}`.
     pub const SPEC_APPLIED: &str = "spec_applied";
+    /// A spec was applied with `force` although it drops a service targets still run; one per
+    /// dropped service. Body: `{version, service, targets, forced}`.
+    pub const SERVICE_DROPPED: &str = "service_dropped";
     /// A release was stored. Body: `{release, service, parent, size, message}`.
     pub const RELEASE_CREATED: &str = "release_created";
     /// A service's known-good, active rollout or hold changed. Body: `{before, after, reason?}`.

@@ -20,8 +20,8 @@ pub mod transition;
 pub use error::{Result, StoreError};
 pub use event::{EventSeq, NewEvent, StoredEvent};
 pub use model::{
-    Audit, Desired, DesiredState, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter, RolloutRecord,
-    SpecRecord, SpecVersion, TargetRecord, TargetUpsert, bundle_digest,
+    Audit, Desired, DesiredState, DroppedService, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter,
+    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert, bundle_digest,
 };
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use store::Store;

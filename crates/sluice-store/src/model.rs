@@ -40,6 +40,19 @@ pub struct NewSpec {
     pub parsed: Value,
     pub applied_by: String,
     pub applied_at: Millis,
+    /// Services this spec drops although targets still run them (applied with `force`): each
+    /// gets a [`SERVICE_DROPPED`](crate::event::kind::SERVICE_DROPPED) event in the same
+    /// transaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<DroppedService>,
+}
+
+/// A service a spec drops while targets still run a release of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedService {
+    pub service: String,
+    /// The targets that ran it when the spec was applied.
+    pub targets: Vec<TargetId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

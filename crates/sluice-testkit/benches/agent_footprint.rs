@@ -52,7 +52,7 @@ async fn run() -> anyhow::Result<()> {
             .await?;
     let token = std::fs::read_to_string(server.admin_token_path())?;
     let admin = sluice_api::Client::new(&server.base_url(), Some(token.trim().to_string()))?;
-    admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None }).await?;
+    admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None, force: false }).await?;
     let enroll = admin.enrollment_tokens(&NewEnrollmentTokens { count: 1, ttl_ms: None }).await?.tokens;
     let agent_dir = dir.path().join("agent");
     std::fs::create_dir_all(&agent_dir)?;

@@ -218,7 +218,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         .env("SLUICE_BENCH_DATA", dir.path());
     let server = ServerProcess::start(cmd, addr, dir.path(), Duration::from_secs(30)).await?;
     let admin = server.admin()?;
-    admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: Some("bench.yaml".into()) }).await?;
+    admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: Some("bench.yaml".into()), force: false }).await?;
 
     eprintln!("[{n}] enrolling {n} agents");
     let t0 = clock::now();

@@ -205,6 +205,7 @@ async fn report_loop(
                             latency_p99_ms: Some(20.0),
                             ..Sample::default()
                         }),
+                        metrics: None,
                     }
                 })
                 .collect()

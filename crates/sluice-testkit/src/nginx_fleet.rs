@@ -227,7 +227,7 @@ async fn run_in(
     cmd.env("RUST_LOG", "info");
     let server = ServerProcess::start(cmd, server_addr, &data, Duration::from_secs(30)).await?;
     let admin = server.admin()?;
-    admin.apply_spec(&ApplySpec { text: spec_text.clone(), file: Some("sluice.yaml".into()) }).await?;
+    admin.apply_spec(&ApplySpec { text: spec_text.clone(), file: Some("sluice.yaml".into()), force: false }).await?;
 
     let mut ctx = Ctx {
         opts: opts.clone(),

@@ -24,9 +24,10 @@ use super::sources::Health;
 use super::stop::Stop;
 use super::{Shared, lock, scraper};
 use crate::backoff::Backoff;
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, ServiceConfig};
 use crate::rss;
 use crate::sampler::{self, Reading, Selection};
+use crate::synthetic;
 
 /// The metrics side of one service.
 #[derive(Debug)]
@@ -50,6 +51,8 @@ pub(crate) struct Reporter {
     health_switches: BTreeMap<String, u64>,
     /// Samples of a report that did not go through, sent with the next one.
     unsent: BTreeMap<String, Sample>,
+    /// The gate metrics each configured service's samples carry, told to the server.
+    produces: BTreeMap<String, Vec<String>>,
     link: Link,
     backoff: Backoff,
 }
@@ -85,6 +88,7 @@ impl Reporter {
             health,
             health_switches: BTreeMap::new(),
             unsent: BTreeMap::new(),
+            produces: config.services.iter().map(|(name, service)| (name.clone(), produces(service))).collect(),
             link: Link::new("report"),
             backoff: Backoff::agent(seed),
         })
@@ -180,6 +184,7 @@ impl Reporter {
                 known_good: view.known_good.clone(),
                 last_apply: view.last_apply.clone(),
                 sample: samples.get(name).cloned(),
+                metrics: self.produces.get(name).cloned(),
             })
             .collect();
         let mut agent = BTreeMap::new();
@@ -311,10 +316,100 @@ impl Reporter {
     }
 }
 
+/// The gate metrics `service`'s samples carry: `crash_rate` always (every report counts);
+/// `error_rate` with a request count, the latencies with a latency histogram — from its
+/// metrics endpoint, or from its probes when it has no endpoint; `scrape_ok` with an endpoint;
+/// the probes' and the command's own names.
+pub(crate) fn produces(service: &ServiceConfig) -> Vec<String> {
+    let probes = !service.probes.is_empty();
+    let (requests, latency) = match &service.metrics {
+        Some(m) => (m.requests.is_some(), m.latency.is_some()),
+        None => (probes, probes),
+    };
+    let mut out = vec!["crash_rate".to_string()];
+    if requests {
+        out.push("error_rate".into());
+    }
+    if latency {
+        out.extend(["latency_p50_ms".into(), "latency_p99_ms".into()]);
+    }
+    if service.metrics.is_some() {
+        out.push(sampler::SCRAPE_OK.into());
+    }
+    if probes {
+        out.extend([synthetic::ERROR_RATE.into(), synthetic::LATENCY_P99_MS.into()]);
+    }
+    if let Some(c) = &service.command {
+        out.push(c.metric.clone());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Ticks every `period`, the first time one period from now.
 fn ticker(period: Duration) -> tokio::time::Interval {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.reset();
     ticker
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_core::time::Dur;
+
+    use super::*;
+    use crate::config::{CommandConfig, MetricsConfig, ProbeConfig};
+
+    fn metrics(requests: bool, latency: bool) -> MetricsConfig {
+        MetricsConfig {
+            url: "http://127.0.0.1:9100/metrics".into(),
+            timeout: Dur::secs(2),
+            requests: requests.then(|| "requests_total".into()),
+            errors: None,
+            latency: latency.then(|| "duration_seconds".into()),
+        }
+    }
+
+    fn probe() -> ProbeConfig {
+        ProbeConfig { url: "http://127.0.0.1:8080/".into(), rate: None, every: None, timeout: Dur::secs(1) }
+    }
+
+    #[test]
+    fn a_service_tells_the_gate_metrics_its_samples_carry() {
+        let check = |service: ServiceConfig, want: &[&str]| assert_eq!(produces(&service), want, "{service:?}");
+        check(ServiceConfig::default(), &["crash_rate"]);
+        check(
+            ServiceConfig { metrics: Some(metrics(true, true)), ..ServiceConfig::default() },
+            &["crash_rate", "error_rate", "latency_p50_ms", "latency_p99_ms", "scrape_ok"],
+        );
+        check(
+            ServiceConfig { metrics: Some(metrics(false, false)), ..ServiceConfig::default() },
+            &["crash_rate", "scrape_ok"],
+        );
+        // Probes stand in for a missing endpoint, not for what an endpoint leaves out.
+        check(
+            ServiceConfig { probes: vec![probe()], ..ServiceConfig::default() },
+            &[
+                "crash_rate",
+                "error_rate",
+                "latency_p50_ms",
+                "latency_p99_ms",
+                "probe_error_rate",
+                "probe_latency_p99_ms",
+            ],
+        );
+        check(
+            ServiceConfig { metrics: Some(metrics(true, false)), probes: vec![probe()], ..ServiceConfig::default() },
+            &["crash_rate", "error_rate", "probe_error_rate", "probe_latency_p99_ms", "scrape_ok"],
+        );
+        let command = CommandConfig {
+            run: "echo 1".into(),
+            every: Dur::secs(5),
+            timeout: Dur::secs(2),
+            metric: "queue_depth".into(),
+        };
+        check(ServiceConfig { command: Some(command), ..ServiceConfig::default() }, &["crash_rate", "queue_depth"]);
+    }
 }

@@ -1,5 +1,7 @@
 //! `sluice check -f sluice.yaml [SERVICE DIR]`: validate the spec and, optionally, a candidate
-//! release offline, as a user's own CI would before `release create`.
+//! release offline, as a user's own CI would before `release create`. Offline there is no
+//! fleet: the checks against it (stage selectors, labels, gate metrics, samples per report
+//! interval) run at `sluice apply` and at rollout start, and the output says so.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,9 +21,14 @@ struct CheckOutput<'a> {
     spec: &'a str,
     services: usize,
     pipelines: usize,
+    /// The fleet checks did not run, and where they do.
+    fleet_checks: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     release: Option<ReleaseOutput>,
 }
+
+/// What offline checking leaves to the server.
+const FLEET_CHECKS: &str = "not run offline: stage selectors, labels, gate metrics and samples per report interval are checked against the live fleet by `sluice apply` and at rollout start";
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ReleaseOutput {
@@ -62,8 +69,14 @@ pub fn run(a: &CheckArgs) -> u8 {
         },
     };
     let ok = release.as_ref().is_none_or(|r| r.report.is_ok() && r.check_commands.iter().all(|c| c.ok));
-    let out =
-        CheckOutput { ok, spec: &spec_name, services: spec.services.len(), pipelines: spec.pipelines.len(), release };
+    let out = CheckOutput {
+        ok,
+        spec: &spec_name,
+        services: spec.services.len(),
+        pipelines: spec.pipelines.len(),
+        fleet_checks: FLEET_CHECKS,
+        release,
+    };
     if a.json {
         match serde_json::to_string_pretty(&out) {
             Ok(s) => println!("{s}"),
@@ -74,6 +87,7 @@ pub fn run(a: &CheckArgs) -> u8 {
         }
     } else {
         println!("{spec_name}: ok ({} services, {} pipelines)", out.services, out.pipelines);
+        println!("fleet checks {FLEET_CHECKS}");
         if let Some(r) = &out.release {
             if r.report.is_ok() {
                 println!("{} release in {}: {} files pass every validator", r.service, r.dir, r.report.files_checked);

@@ -31,6 +31,7 @@ pub async fn baseline(rig: &Rig, progress: &mut Progress) -> anyhow::Result<()> 
         .apply_spec(&sluice_api::ApplySpec {
             text: bundled::SPEC.to_string(),
             file: Some("examples/demo/sluice.yaml".into()),
+            force: false,
         })
         .await
         .context("failed to apply the demo spec")?;

@@ -96,6 +96,12 @@ pub fn summary(e: &EventView) -> String {
             format!("rolling back {} targets to {}: {}", n("targets").unwrap_or(0), short_val(b.get("to")), s("why"))
         }
         "finished" => format!("{}: {}", s("outcome"), s("why")),
+        "service_dropped" => format!(
+            "spec v{} dropped service {} while {} target(s) ran it (forced)",
+            n("version").unwrap_or(0),
+            s("service"),
+            b.get("targets").and_then(Value::as_array).map_or(0, Vec::len)
+        ),
         _ => pairs(b),
     };
     clip(text)

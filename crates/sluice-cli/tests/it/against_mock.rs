@@ -43,19 +43,32 @@ fn ended(mut v: RolloutView, outcome: Outcome, phase: &str) -> RolloutView {
 #[test]
 fn apply_sends_text_and_file_name_and_a_refusal_prints_located_problems_exit_2() {
     let ok = serve(|_| {
-        (200, json!({"version": 3, "changed": true, "services": ["edge-rules"], "pipelines": ["default"]}).to_string())
+        let warning = "sluice.yaml:52:11: at `pipelines.default.stages[3].waves[0]`: the first wave is small";
+        (
+            200,
+            json!({"version": 3, "changed": true, "services": ["edge-rules"], "pipelines": ["default"],
+                   "warnings": [warning], "report_interval_ms": 5000, "targets": 48})
+            .to_string(),
+        )
     });
     let spec = example("examples/sluice.yaml");
     let o = sluice(&ok.url, &["apply", "-f", &spec]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("applied as version 3") && out.contains("edge-rules") && out.contains("default"), "{out}");
+    assert!(out.contains("checked against 48 enrolled target(s); the server's report interval is 5s"), "{out}");
+    assert!(err.contains("warning: sluice.yaml:52:11: at `pipelines.default.stages[3].waves[0]`"), "{err}");
+    let o = sluice(&ok.url, &["apply", "-f", &spec, "--force"]);
+    assert_eq!(o.status.code(), Some(0));
     let seen = ok.seen.lock().unwrap().clone();
     assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("POST", "/v1/specs"));
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer admin-t0k"));
     let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(body["file"], spec.as_str());
+    assert_eq!(body["force"], false);
     assert!(body["text"].as_str().unwrap().contains("edge-rules"));
+    let forced: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(forced["force"], true);
 
     let refused = serve(|_| {
         error(

@@ -8,6 +8,10 @@ fn the_example_spec_checks_ok() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("ok (1 services, 1 pipelines)"), "{out}");
+    assert!(out.contains("fleet checks not run offline"), "{out}");
+    let o = sluice(&["check", "-f", "examples/sluice.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).expect("json");
+    assert!(v["fleet_checks"].as_str().is_some_and(|s| s.contains("sluice apply")), "{v}");
 }
 
 #[test]

@@ -6,15 +6,19 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use serde_json::json;
 use sluice_api::{RolloutCommand, RolloutView, StartRollout};
 use sluice_core::engine::Command;
 use sluice_core::release::ReleaseId;
+use sluice_core::spec::fleet_check::{LiveFleet, check_rollout_against_fleet};
 use sluice_store::{RolloutFilter, RolloutRecord, Store};
 
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::auth::Admin;
 use crate::body::{JsonBody, JsonOrEmpty, PathParams, QueryParams};
+use crate::current_spec::AppliedSpec;
 use crate::driver::{ADMIN_ACTOR, StartRequest};
+use crate::fleet_checks::{live_fleet, located, report_interval};
 use crate::http_error::{HttpError, HttpResult};
 use crate::rollout_view::view;
 
@@ -48,6 +52,7 @@ pub async fn start(
         return Err(HttpError::bad_request("an emergency rollout needs a reason (`reason`)"));
     }
     let release = resolve_release(app.store.as_ref(), &req.service, &req.release).await?;
+    check_fleet(&app, &spec, &pipeline_name, &req.service).await?;
     let record = app
         .driver
         .start(StartRequest {
@@ -60,6 +65,25 @@ pub async fn start(
         })
         .await?;
     Ok(Json(view(&record, &app.fleet.read())))
+}
+
+/// Refuse (400, each problem located in the current spec) a pipeline that cannot work on the
+/// live fleet as it is now: the fleet may have changed since the spec was applied.
+async fn check_fleet(app: &App, spec: &AppliedSpec, pipeline: &str, service: &str) -> HttpResult<()> {
+    let targets = live_fleet(app).await?;
+    let interval = report_interval(app);
+    let fleet = LiveFleet { targets: &targets, report_interval: interval };
+    let found = check_rollout_against_fleet(&spec.spec, Some(&spec.text), pipeline, service, fleet);
+    if found.problems.is_empty() {
+        return Ok(());
+    }
+    let lines = located(&format!("spec v{}", spec.version), &found.problems);
+    Err(HttpError::bad_request(format!(
+        "cannot start a rollout of {service}: pipeline {pipeline} cannot work on the live fleet ({} targets, report interval {interval}):\n{}",
+        targets.len(),
+        lines.join("\n")
+    ))
+    .with_details(json!({ "problems": lines })))
 }
 
 /// A release of `service` by full id or by a unique prefix of its hex digest.

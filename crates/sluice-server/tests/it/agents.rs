@@ -71,10 +71,11 @@ async fn a_long_poll_answers_soon_after_a_change_and_waits_otherwise() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // `slow` takes every target in one stage; `default` would need a prod target too.
     let start = StartRollout {
         service: "web".into(),
         release: release.0.clone(),
-        pipeline: None,
+        pipeline: Some("slow".into()),
         emergency: false,
         reason: None,
         seed: None,

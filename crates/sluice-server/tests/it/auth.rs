@@ -14,7 +14,7 @@ async fn missing_or_unknown_tokens_are_401_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = start_in(dir.path()).await;
     let before = all_events(&admin).await;
-    let apply = ApplySpec { text: SPEC.to_string(), file: None };
+    let apply = ApplySpec { text: SPEC.to_string(), file: None, force: false };
     for client in [admin.with_token(None), admin.with_token(Some("sluice_admin_nope".into()))] {
         let err = client.apply_spec(&apply).await.unwrap_err();
         assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
@@ -39,7 +39,7 @@ async fn the_wrong_kind_of_token_is_403_and_changes_nothing() {
     let agent = FakeAgent::start(&t.admin, "a1", &[("env", "staging")]).await;
     let as_agent = t.admin.with_token(Some(agent.credential.clone()));
     let before = all_events(&t.admin).await;
-    let changed = ApplySpec { text: SPEC.replace("bake: 300ms", "bake: 1s"), file: None };
+    let changed = ApplySpec { text: SPEC.replace("bake: 300ms", "bake: 1s"), file: None, force: false };
     let err = as_agent.apply_spec(&changed).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err}");
     let err = as_agent.create_release("web", harness::web_bundle(1), "m").await.unwrap_err();

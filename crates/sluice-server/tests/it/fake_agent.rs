@@ -136,6 +136,7 @@ async fn step(state: &Arc<Mutex<State>>) -> Result<(), sluice_api::ClientError> 
                             errors: if bad { 50 } else { 0 },
                             ..Sample::default()
                         }),
+                        metrics: None,
                     }
                 })
                 .collect(),

@@ -81,7 +81,7 @@ pub struct TestServer {
 pub async fn with_spec() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = start_in(dir.path()).await;
-    admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: None }).await.unwrap();
+    admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: None, force: false }).await.unwrap();
     TestServer { server, admin, dir }
 }
 

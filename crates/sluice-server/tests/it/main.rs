@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod fake_agent;
 mod fake_prometheus;
+mod fleet_checks;
 mod harness;
 mod metrics;
 mod prometheus_gates;

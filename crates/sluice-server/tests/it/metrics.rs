@@ -56,6 +56,7 @@ async fn metrics_expose_rollouts_gates_propagation_agents_failures_store_and_sou
                 duration_ms: 3,
             }),
             sample: None,
+            metrics: None,
         }],
         agent: BTreeMap::new(),
     })

@@ -57,7 +57,7 @@ pub struct PromSetup {
 pub async fn setup(spec_text: String) -> PromSetup {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = harness::start_in(dir.path()).await;
-    admin.apply_spec(&ApplySpec { text: spec_text, file: None }).await.unwrap();
+    admin.apply_spec(&ApplySpec { text: spec_text, file: None, force: false }).await.unwrap();
     let agents = vec![
         FakeAgent::start(&admin, "prod-a", &[("env", "prod"), ("variant", "a")]).await,
         FakeAgent::start(&admin, "prod-b", &[("env", "prod"), ("variant", "b")]).await,
@@ -230,9 +230,19 @@ async fn nan_values_and_unknown_targets_hold_the_wave() {
 #[tokio::test]
 async fn fewer_values_than_min_samples_hold_the_wave() {
     let prom = FakePrometheus::start(Answer::per_target(&[("prod-a", 0.0), ("prod-b", 0.0)])).await;
-    // 100 ms reads over a 5 s window give at most ~50 values per variant.
+    // 100 ms reads over a 5 s window give at most 50 values per variant: 1000 can never be
+    // met, so the rollout is refused before it starts.
     let s = setup(spec(&prom.url, 1000, "300ms")).await;
-    holds(&s, || prom.queries(), " of 1000 prometheus values needed in the last 5s", None).await;
+    let v1 = s.t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let err = s.t.admin.start_rollout(&start_req(&v1, None)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("needs 1000 reports in its 5s window, but its source answers every 100ms"),
+        "{err}"
+    );
+    // Over 1m, 500 can be met in time; a wave that has not had that time holds.
+    let text = spec(&prom.url, 500, "300ms").replace("window: 5s", "window: 1m");
+    s.t.admin.apply_spec(&ApplySpec { text, file: None, force: false }).await.unwrap();
+    holds(&s, || prom.queries(), " of 500 prometheus values needed in the last 1m", None).await;
     let v = s.t.admin.rollouts(true).await.unwrap().remove(0);
     assert!(v.gates.iter().all(|e| !e.reason.starts_with("prometheus ")), "no source error named: {:?}", v.gates);
     assert!(v.gates.iter().all(|e| e.samples > 0), "values arrived, just too few: {:?}", v.gates);

@@ -10,7 +10,10 @@ async fn a_yaml_error_is_400_naming_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = start_in(dir.path()).await;
     let text = "version: 1\nservices:\n  web:\n    pipelin: default\n";
-    let err = admin.apply_spec(&ApplySpec { text: text.into(), file: Some("edge.yaml".into()) }).await.unwrap_err();
+    let err = admin
+        .apply_spec(&ApplySpec { text: text.into(), file: Some("edge.yaml".into()), force: false })
+        .await
+        .unwrap_err();
     let sluice_api::ClientError::Api(e) = err else { panic!("expected an API error") };
     assert_eq!(e.code, ErrorCode::BadRequest);
     assert!(e.message.starts_with("edge.yaml:4:"), "{}", e.message);
@@ -24,7 +27,7 @@ async fn problems_are_400_with_every_problem_in_details() {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = start_in(dir.path()).await;
     let text = "version: 1\nservices:\n  web:\n    pipeline: nope\n  api:\n    pipeline: also-nope\n";
-    let err = admin.apply_spec(&ApplySpec { text: text.into(), file: None }).await.unwrap_err();
+    let err = admin.apply_spec(&ApplySpec { text: text.into(), file: None, force: false }).await.unwrap_err();
     let sluice_api::ClientError::Api(e) = err else { panic!("expected an API error") };
     assert_eq!(e.code, ErrorCode::BadRequest);
     let problems = e.details.unwrap()["problems"].as_array().unwrap().clone();
@@ -38,16 +41,19 @@ async fn problems_are_400_with_every_problem_in_details() {
 async fn the_same_text_again_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (server, admin) = start_in(dir.path()).await;
-    let first = admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None }).await.unwrap();
+    let first = admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None, force: false }).await.unwrap();
     assert!(first.changed);
     assert_eq!(first.version, 1);
     assert_eq!(first.services, vec!["web".to_string()]);
     let events = all_events(&admin).await;
-    let again = admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None }).await.unwrap();
+    let again = admin.apply_spec(&ApplySpec { text: SPEC.into(), file: None, force: false }).await.unwrap();
     assert!(!again.changed);
     assert_eq!(again.version, 1);
     assert_eq!(all_events(&admin).await, events);
-    let other = admin.apply_spec(&ApplySpec { text: SPEC.replace("max: 3", "max: 4"), file: None }).await.unwrap();
+    let other = admin
+        .apply_spec(&ApplySpec { text: SPEC.replace("max: 3", "max: 4"), file: None, force: false })
+        .await
+        .unwrap();
     assert_eq!((other.version, other.changed), (2, true));
     assert_eq!(admin.current_spec().await.unwrap().version, 2);
     server.shutdown().await.unwrap();

@@ -32,6 +32,11 @@ pub(crate) async fn put(conn: &mut SqliteConnection, spec: &NewSpec) -> Result<S
         &NewEvent::new(kind::SPEC_APPLIED, &spec.applied_by, spec.applied_at, json!({ "version": version })),
     )
     .await?;
+    for d in &spec.dropped {
+        let body = json!({ "version": version, "service": d.service, "targets": d.targets, "forced": true });
+        let event = NewEvent::new(kind::SERVICE_DROPPED, &spec.applied_by, spec.applied_at, body).service(&d.service);
+        events::append(conn, &event).await?;
+    }
     Ok(version)
 }
 

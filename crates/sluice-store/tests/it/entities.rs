@@ -7,8 +7,8 @@ use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
 use sluice_store::event::kind;
 use sluice_store::{
-    Audit, Enrollment, EventSeq, NewEnrollmentToken, NewSpec, SqliteStore, Store, StoreError, StoredEvent,
-    bundle_digest,
+    Audit, DroppedService, Enrollment, EventSeq, NewEnrollmentToken, NewSpec, SqliteStore, Store, StoreError,
+    StoredEvent, bundle_digest,
 };
 
 use crate::fixtures::{self, SERVICE};
@@ -30,6 +30,7 @@ async fn specs_keep_every_version() {
         parsed: json!({ "version": 1, "services": { "edge": { "text": text } } }),
         applied_by: "alice".into(),
         applied_at: Millis(at),
+        dropped: vec![],
     };
     assert_eq!(store.put_spec(&spec("version: 1\n", 10)).await.unwrap(), 1);
     assert_eq!(store.put_spec(&spec("version: 1\nservices: {}\n", 20)).await.unwrap(), 2);
@@ -44,6 +45,20 @@ async fn specs_keep_every_version() {
     assert_eq!(evs.len(), 2);
     assert!(evs.iter().all(|e| e.kind == kind::SPEC_APPLIED && e.actor == "alice"));
     assert_eq!(evs[1].body, json!({ "version": 2 }));
+
+    // A forced drop is recorded with the version, in the same transaction.
+    let forced = NewSpec {
+        dropped: vec![DroppedService { service: "dns".into(), targets: vec!["t1".into(), "t2".into()] }],
+        ..spec("version: 1\nservices: {}\n# forced\n", 30)
+    };
+    assert_eq!(store.put_spec(&forced).await.unwrap(), 3);
+    let evs = events(&store).await;
+    let last = &evs[evs.len() - 1];
+    assert_eq!(
+        (last.kind.as_str(), last.actor.as_str(), last.service.as_deref()),
+        (kind::SERVICE_DROPPED, "alice", Some("dns"))
+    );
+    assert_eq!(last.body, json!({ "version": 3, "service": "dns", "targets": ["t1", "t2"], "forced": true }));
 }
 
 #[tokio::test]

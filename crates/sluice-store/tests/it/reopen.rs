@@ -53,6 +53,7 @@ async fn everything_is_there_after_reopening() {
         parsed: json!({ "version": 1 }),
         applied_by: "alice".into(),
         applied_at: Millis(1),
+        dropped: vec![],
     };
     store.put_spec(&spec).await.unwrap();
     fixtures::fleet(&store, 2, 3).await;

@@ -205,6 +205,7 @@ pub(super) fn report(spec: &FloorClientSpec, release: Option<ReleaseId>, now: Mi
             running: release.clone(),
             known_good: None,
             last_apply: None,
+            metrics: None,
             sample: Some(Sample {
                 at: now,
                 release,

@@ -125,7 +125,10 @@ impl Rig {
 
     /// Applies `spec` (it replaces the one applied before).
     pub async fn apply_spec(&self, spec: &str) {
-        self.admin().apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()) }).await.unwrap();
+        self.admin()
+            .apply_spec(&ApplySpec { text: spec.to_string(), file: Some("e2e.yaml".into()), force: false })
+            .await
+            .unwrap();
     }
 
     pub fn data_dir(&self) -> PathBuf {
