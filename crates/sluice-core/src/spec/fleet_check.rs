@@ -199,8 +199,14 @@ struct Members<'a> {
 fn check_pipeline(f: &mut Finder<'_>, name: &str, pipeline: &PipelineSpec, services: &[&str], fleet: LiveFleet<'_>) {
     let infos: Vec<TargetInfo> = fleet.targets.iter().map(|t| t.info.clone()).collect();
     // The planner's own assignment (first selecting stage wins) and wave cuts; the seed only
-    // orders targets, which no check here depends on. It refuses only when no stage has a target.
-    let plan = Plan::new(pipeline, &infos, 0, false).ok();
+    // orders targets, which no check here depends on. Empty stages are this check's to report
+    // (with their location), so the planner is asked to allow them; it refuses only when no
+    // stage has a target.
+    let mut lenient = pipeline.clone();
+    for s in &mut lenient.stages {
+        s.allow_empty = true;
+    }
+    let plan = Plan::new(&lenient, &infos, 0, false).ok();
     let by_id: BTreeMap<&TargetId, &FleetTarget> = fleet.targets.iter().map(|t| (&t.info.id, t)).collect();
     for (si, stage) in pipeline.stages.iter().enumerate() {
         let planned = plan.as_ref().and_then(|p| p.stages.get(si));
