@@ -1,7 +1,9 @@
 //! The failure model: which rules of a release's faults apply to a group of targets, what they
-//! do at a given time since the target applied the release (onset, flapping), and the health
-//! report a target gives for an interval — generated lazily and deterministically from
-//! (seed, target, report tick), so it does not matter in which order the engine asks.
+//! do at a given time since the target applied the release (onset, flapping, silence), how
+//! they change what the agent does (it refuses the release, never confirms it, or takes hours
+//! to roll back), and the health report a target gives for an interval — generated lazily and
+//! deterministically from (seed, target, report tick), so it does not matter in which order the
+//! engine asks.
 
 use sluice_core::engine::Sample;
 use sluice_core::time::Millis;
@@ -9,9 +11,10 @@ use sluice_core::time::Millis;
 use crate::fleet::Fleet;
 use crate::releases::Catalogue;
 use crate::rng::{Stream, unit};
-use crate::scenario::{HealthSpec, Scenario};
+use crate::scenario::{DelaySpec, HealthSpec, Scenario, Silence};
 
-const PPM: u32 = 1_000_000;
+/// Parts per million: a share of requests.
+pub(crate) const PPM: u32 = 1_000_000;
 
 #[derive(Debug)]
 struct Rule {
@@ -23,12 +26,23 @@ struct Rule {
     apply_error: Option<String>,
     onset: u64,
     flap: u64,
+    silent: bool,
+    /// How long a silence lasts (`u64::MAX`: for good).
+    silent_for: u64,
+    never_confirms: bool,
+    rollback_delay: Option<DelaySpec>,
 }
 
 impl Rule {
+    /// Whether the rule's effects (silence aside: the world keeps it) hit at `at`.
     fn active(&self, since: Millis, at: Millis) -> bool {
         let Some(e) = at.0.checked_sub(since.0) else { return false };
         e >= self.onset && (self.flap == 0 || ((e - self.onset) / self.flap).is_multiple_of(2))
+    }
+
+    /// Time after the apply at which a silence ends (`u64::MAX`: never).
+    fn silence_end(&self) -> u64 {
+        self.onset.saturating_add(self.silent_for)
     }
 
     fn next_change(&self, since: Millis, after: Millis) -> Option<Millis> {
@@ -44,7 +58,7 @@ impl Rule {
     }
 
     fn has_runtime_effect(&self) -> bool {
-        self.error_ppm > 0 || self.crash || self.latency_ms > 0.0 || self.quality.is_some()
+        self.error_ppm > 0 || self.crash || self.latency_ms > 0.0 || self.quality.is_some() || self.silent
     }
 }
 
@@ -67,6 +81,8 @@ pub(crate) struct FailureModel {
     health: HealthSpec,
     /// Whether any rule refuses an apply (otherwise the engine's question is answered at once).
     pub any_apply_error: bool,
+    /// Whether any rule silences a target (otherwise every target reports at every tick).
+    pub any_silent: bool,
 }
 
 impl FailureModel {
@@ -101,6 +117,13 @@ impl FailureModel {
                     apply_error: r.apply_error.clone(),
                     onset: r.onset.0,
                     flap: r.flap.map_or(0, |d| d.0),
+                    silent: r.silent.is_on(),
+                    silent_for: match r.silent {
+                        Silence::For(d) => d.0,
+                        Silence::Off | Silence::Forever => u64::MAX,
+                    },
+                    never_confirms: r.never_confirms,
+                    rollback_delay: r.rollback_delay,
                 });
             }
             fault_rules.push((name.as_str(), idx));
@@ -122,7 +145,17 @@ impl FailureModel {
             }
         }
         let any_apply_error = rules.iter().any(|r| r.apply_error.is_some());
-        FailureModel { rules, matched, groups, metric_names, metric_base, health: s.health.clone(), any_apply_error }
+        let any_silent = rules.iter().any(|r| r.silent);
+        FailureModel {
+            rules,
+            matched,
+            groups,
+            metric_names,
+            metric_base,
+            health: s.health.clone(),
+            any_apply_error,
+            any_silent,
+        }
     }
 
     fn rules_for(&self, fault_set: u32, group: u32) -> impl Iterator<Item = &Rule> {
@@ -145,7 +178,32 @@ impl FailureModel {
         self.rules_for(fault_set, group).find_map(|r| r.apply_error.as_deref())
     }
 
-    /// The effect at `at` on a target of `group` running a release of `fault_set` since `since`.
+    /// Whether a target of this group told to apply a release with this fault set hangs in the
+    /// apply and never confirms it.
+    pub(crate) fn never_confirms(&self, fault_set: u32, group: u32) -> bool {
+        self.rules_for(fault_set, group).any(|r| r.never_confirms)
+    }
+
+    /// How long a target of this group running a release with this fault set takes to carry
+    /// out a rollback, when a rule says.
+    pub(crate) fn rollback_delay(&self, fault_set: u32, group: u32) -> Option<DelaySpec> {
+        self.rules_for(fault_set, group).find_map(|r| r.rollback_delay)
+    }
+
+    /// When a target of this group that applied a release with this fault set at `since` (or
+    /// came back on it then) is silent: `[from, until)` in ms (`until == u64::MAX`: for good).
+    /// The silences of several faults on one target merge into one, from the earliest start to
+    /// the latest end.
+    pub(crate) fn silence(&self, fault_set: u32, group: u32, since: Millis) -> Option<(u64, u64)> {
+        self.rules_for(fault_set, group).filter(|r| r.silent).fold(None, |acc, r| {
+            let from = since.0.saturating_add(r.onset);
+            let until = since.0.saturating_add(r.silence_end());
+            Some(acc.map_or((from, until), |(f, u): (u64, u64)| (f.min(from), u.max(until))))
+        })
+    }
+
+    /// The effect at `at` on a target of `group` running a release of `fault_set` since `since`,
+    /// silence aside (the world knows when a target is silent: [`FailureModel::silence`]).
     pub(crate) fn effect(&self, fault_set: u32, group: u32, since: Millis, at: Millis) -> Effect {
         let mut e = Effect::default();
         for r in self.rules_for(fault_set, group).filter(|r| r.active(since, at)) {

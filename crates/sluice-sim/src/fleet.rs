@@ -8,7 +8,7 @@ use sluice_core::engine::TargetInfo;
 use sluice_core::labels::Labels;
 use sluice_core::release::TargetId;
 
-use crate::scenario::Scenario;
+use crate::scenario::{DelaySpec, Scenario};
 
 /// Traffic is counted in parts per billion of all traffic, so sums are exact integers and a
 /// fleet that stops failing reads exactly zero.
@@ -23,6 +23,8 @@ pub(crate) struct Group {
     pub traffic_units: u64,
     /// Each target's share of all traffic (0–1).
     pub traffic_share: f64,
+    /// How long its targets take to roll back, when the scenario says (else the agents').
+    pub rollback_delay: Option<DelaySpec>,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,7 @@ impl Fleet {
                 prod: s.prod.matches(&g.labels),
                 traffic_units: (share * TRAFFIC_UNITS).round() as u64,
                 traffic_share: share,
+                rollback_delay: g.rollback_delay,
             });
             let width = n.to_string().len();
             by_name.insert(g.name.clone(), (gi as u32, ids.len() as u32, g.count, width));

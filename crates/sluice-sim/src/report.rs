@@ -29,6 +29,9 @@ pub struct Report {
 pub enum Outcome {
     Completed,
     RolledBack,
+    /// A rollout failed and rolled back, but not every touched target was back on known-good
+    /// within the engine's rollback deadline (they move when they can).
+    RollbackIncomplete,
     Rejected,
     Held,
 }
@@ -38,6 +41,7 @@ impl Outcome {
         match self {
             Outcome::Completed => "completed",
             Outcome::RolledBack => "rolled-back",
+            Outcome::RollbackIncomplete => "rollback-incomplete",
             Outcome::Rejected => "rejected",
             Outcome::Held => "held",
         }
@@ -54,6 +58,8 @@ pub struct ReleaseCounts {
     pub rejected: u64,
     /// Rolled back by a gate (pipeline) or reverted by people (global push).
     pub rolled_back: u64,
+    /// Rolled back, with targets still off known-good at the engine's rollback deadline.
+    pub rollback_incomplete: u64,
     /// Arrived while the service was held after a failure: waiting for a person.
     pub held: u64,
     /// Replaced by a newer release while waiting for a rollout to end.
@@ -67,11 +73,16 @@ pub struct ReleaseCounts {
 impl ReleaseCounts {
     pub fn summary(&self) -> String {
         format!(
-            "releases: {} created, {} shipped, {} rejected, {} rolled back, {} held, {} superseded{}{}",
+            "releases: {} created, {} shipped, {} rejected, {} rolled back{}, {} held, {} superseded{}{}",
             self.created,
             self.shipped,
             self.rejected,
             self.rolled_back,
+            if self.rollback_incomplete > 0 {
+                format!(", {} rollback incomplete", self.rollback_incomplete)
+            } else {
+                String::new()
+            },
             self.held,
             self.superseded,
             if self.aborted > 0 { format!(", {} aborted", self.aborted) } else { String::new() },

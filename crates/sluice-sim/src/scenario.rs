@@ -160,6 +160,10 @@ pub struct GroupSpec {
     /// The group's share of all traffic (0–1), split evenly over its targets.
     #[serde(default)]
     pub traffic_share: f64,
+    /// How long its targets take to carry out a rollback (or a revert), instead of
+    /// `agents.rollback_delay`: hours or days for hosts that are hard to reach.
+    #[serde(default)]
+    pub rollback_delay: Option<DelaySpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +201,80 @@ pub struct RuleSpec {
     /// The effects come and go: on for this long, off for this long, and so on.
     #[serde(default)]
     pub flap: Option<Dur>,
+    /// The target goes silent, like a crashed host: no report at all, its traffic fails, and it
+    /// takes no order until it comes back. `true` for good, `{ for: 2h }` to come back after
+    /// that long (then it takes the release it was last told to run).
+    #[serde(default)]
+    pub silent: Silence,
+    /// Told to apply, the target never confirms: it keeps reporting the release it ran (a
+    /// consumer in a restart loop before it reports), while the rule's other effects hit it
+    /// until it is told to go back.
+    #[serde(default)]
+    pub never_confirms: bool,
+    /// How long a target running the release takes to carry out a rollback (or a revert),
+    /// instead of its group's or `agents.rollback_delay`: hours or days.
+    #[serde(default)]
+    pub rollback_delay: Option<DelaySpec>,
+}
+
+/// How a `silent` rule silences a target: written `false`, `true` or `{ for: DURATION }`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Silence {
+    #[default]
+    Off,
+    /// Silent for good.
+    Forever,
+    /// Silent for this long, then back.
+    For(Dur),
+}
+
+impl Silence {
+    pub fn is_on(self) -> bool {
+        self != Silence::Off
+    }
+}
+
+impl Serialize for Silence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Silence::Off => s.serialize_bool(false),
+            Silence::Forever => s.serialize_bool(true),
+            Silence::For(d) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("for", d)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Silence {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Silence, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Silence;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or { for: DURATION }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Silence, E> {
+                Ok(if v { Silence::Forever } else { Silence::Off })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Silence, A::Error> {
+                let mut dur = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "for" {
+                        return Err(serde::de::Error::unknown_field(&key, &["for"]));
+                    }
+                    if dur.replace(map.next_value::<Dur>()?).is_some() {
+                        return Err(serde::de::Error::duplicate_field("for"));
+                    }
+                }
+                dur.map(Silence::For).ok_or_else(|| serde::de::Error::missing_field("for"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

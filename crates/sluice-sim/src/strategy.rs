@@ -28,10 +28,12 @@ fn empty(ctx: Ctx<'_>, spec: &StrategySpec, why: String) -> StrategyReport {
 }
 
 /// The outcome from what happened to the releases: a hold with releases waiting beats a
-/// rollback, which beats a rejection.
+/// rollback that did not land, which beats a rollback, which beats a rejection.
 pub(crate) fn outcome_of(c: &ReleaseCounts, held_now: bool) -> Outcome {
     if held_now && c.held > 0 {
         Outcome::Held
+    } else if c.rollback_incomplete > 0 {
+        Outcome::RollbackIncomplete
     } else if c.rolled_back > 0 {
         Outcome::RolledBack
     } else if c.rejected > 0 {

@@ -10,7 +10,7 @@ use sluice_core::spec::{Metric, Spec};
 use sluice_core::time::Dur;
 use sluice_core::validate::check_validator_spec;
 
-use super::{GeneratedSpec, RuleSpec, Scenario, StrategySpec};
+use super::{DelaySpec, GeneratedSpec, RuleSpec, Scenario, Silence, StrategySpec};
 
 /// The most targets a fleet may have.
 pub const MAX_TARGETS: u64 = 1_000_000;
@@ -163,6 +163,13 @@ fn check_top(c: &mut Collector<'_>, s: &Scenario) {
     }
 }
 
+/// A slow rollback (per group or per fault) may take up to the longest simulated span.
+fn check_slow_delay(c: &mut Collector<'_>, path: &[Seg], d: &DelaySpec) {
+    if d.min > d.max || d.max > MAX_DURATION {
+        c.add(path, format!("need min ≤ max ≤ {MAX_DURATION} (got {}..{})", d.min, d.max));
+    }
+}
+
 fn check_fleet(c: &mut Collector<'_>, s: &Scenario) {
     if s.fleet.is_empty() {
         c.add(&[k("fleet")], "the fleet needs at least one group");
@@ -179,6 +186,9 @@ fn check_fleet(c: &mut Collector<'_>, s: &Scenario) {
         }
         if g.count == 0 {
             c.add(&at(&base, &[k("count")]), "a group needs at least one target");
+        }
+        if let Some(d) = &g.rollback_delay {
+            check_slow_delay(c, &at(&base, &[k("rollback_delay")]), d);
         }
         total += u64::from(g.count);
         if !(g.traffic_share.is_finite() && (0.0..=1.0).contains(&g.traffic_share)) {
@@ -217,8 +227,52 @@ fn check_faults(c: &mut Collector<'_>, s: &Scenario) {
 }
 
 fn check_rule(c: &mut Collector<'_>, base: &[Seg], r: &RuleSpec) {
-    if r.error_share.is_none() && r.latency_ms.is_none() && !r.crash && r.quality.is_none() && r.apply_error.is_none() {
-        c.add(base, "a rule needs an effect: error_share, latency_ms, crash, quality or apply_error");
+    if r.error_share.is_none()
+        && r.latency_ms.is_none()
+        && !r.crash
+        && r.quality.is_none()
+        && r.apply_error.is_none()
+        && !r.silent.is_on()
+        && !r.never_confirms
+        && r.rollback_delay.is_none()
+    {
+        c.add(
+            base,
+            "a rule needs an effect: error_share, latency_ms, crash, quality, apply_error, silent, never_confirms or rollback_delay",
+        );
+    }
+    if r.silent.is_on() && r.flap.is_some() {
+        c.add(
+            &at(base, &[k("flap")]),
+            "a silent target cannot flap: give `silent: { for: DURATION }` for one that comes back",
+        );
+    }
+    if let Silence::For(d) = r.silent
+        && d.0 == 0
+    {
+        c.add(&at(base, &[k("silent"), k("for")]), "a silence must last more than 0s (or write `silent: true`)");
+    }
+    if r.never_confirms {
+        for (field, set) in [("silent", r.silent.is_on()), ("apply_error", r.apply_error.is_some())] {
+            if set {
+                c.add(
+                    &at(base, &[k("never_confirms")]),
+                    format!(
+                        "`never_confirms` and `{field}` exclude each other: a target either hangs in the apply, or {}",
+                        if field == "silent" { "goes silent" } else { "refuses the release" }
+                    ),
+                );
+            }
+        }
+    }
+    if r.silent.is_on() && r.apply_error.is_some() {
+        c.add(
+            &at(base, &[k("silent")]),
+            "`silent` and `apply_error` exclude each other: a target that refuses the release never runs it",
+        );
+    }
+    if let Some(d) = &r.rollback_delay {
+        check_slow_delay(c, &at(base, &[k("rollback_delay")]), d);
     }
     if let Some(e) = r.error_share
         && !(0.0..=1.0).contains(&e)

@@ -75,7 +75,7 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, gp: &GlobalPushSpec) -> Str
             }
             Ev::Revert => {
                 let to = incident.take().unwrap_or(0);
-                world.tell(all.iter().copied(), to, Delay::Within(gp.revert_propagation));
+                world.tell(all.iter().copied(), to, Delay::Revert(gp.revert_propagation));
                 counts.rolled_back += 1;
                 current = to;
                 let label = format!("revert to {} pushed", ctx.cat.get(to).id);

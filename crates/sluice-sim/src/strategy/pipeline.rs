@@ -2,9 +2,11 @@
 //! the strategy's pipeline, stepped at report ticks and bake ends while a rollout is active.
 //! The service's standing (`ServiceState`) decides what may start: one rollout at a time (the
 //! newest waiting release goes next), and after a failed rollout a hold that makes every newer
-//! release wait for a person. The engine's invariants are checked on every batch of actions.
+//! release wait for a person. The engine's invariants are checked on every batch of actions and
+//! every step (`check_actions`, and `check_step`: silence never passes, no verdict waits
+//! forever).
 
-use sluice_core::engine::invariants::{check_actions, check_plan};
+use sluice_core::engine::invariants::{check_actions, check_plan, check_step};
 use sluice_core::engine::{
     Action, Command, Event, EventKind, Outcome as EngineOutcome, Phase, Rollout, ServiceState, StartOptions,
     TargetInfo, Verdict,
@@ -157,6 +159,7 @@ impl Driver<'_> {
             Ok((rollout, actions)) => {
                 self.violations += check_plan(&rollout).len() as u64;
                 self.violations += check_actions(&rollout, false, &actions).len() as u64;
+                self.violations += check_step(&rollout, world.now, &*world, &actions).len() as u64;
                 self.state.started(&rollout.id);
                 self.rollout = Some(rollout);
                 self.approval_asked = false;
@@ -176,6 +179,7 @@ impl Driver<'_> {
         let failed_before = r.failed;
         let actions = r.step(now, &*world);
         self.violations += check_actions(r, failed_before, &actions).len() as u64;
+        self.violations += check_step(r, now, &*world, &actions).len() as u64;
         self.carry_out(world, &actions);
         self.after_step(world);
     }
@@ -185,6 +189,7 @@ impl Driver<'_> {
         let failed_before = r.failed;
         if let Ok(actions) = r.command(world.now, &Command::Approve { by: "operator".into() }) {
             self.violations += check_actions(r, failed_before, &actions).len() as u64;
+            self.violations += check_step(r, world.now, &*world, &actions).len() as u64;
             self.approval_asked = false;
             self.carry_out(world, &actions);
             self.after_step(world);
@@ -263,6 +268,53 @@ impl Driver<'_> {
                     tl.detect(now);
                 }
             }
+            EventKind::ApplyTimedOut { stage, wave, targets } => {
+                let shown: Vec<String> = targets.iter().take(3).map(ToString::to_string).collect();
+                let more = targets.len().saturating_sub(shown.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                tl.mark(
+                    now,
+                    MarkerKind::GateFail,
+                    format!(
+                        "{}: {stage} wave {}: apply not confirmed by {}{more}",
+                        e.rollout,
+                        wave + 1,
+                        shown.join(", ")
+                    ),
+                );
+                if bad {
+                    tl.detect(now);
+                }
+            }
+            EventKind::HoldTimedOut { why, .. } => {
+                tl.mark(now, MarkerKind::GateFail, format!("{}: {why}", e.rollout));
+                if bad {
+                    tl.detect(now);
+                }
+            }
+            EventKind::Excluded { stage, wave, targets, why } => {
+                self.notes.push(format!(
+                    "{}: {stage} wave {}: {} target(s) excluded: {why} (at {})",
+                    e.rollout,
+                    wave + 1,
+                    targets.len(),
+                    fmt_at(now, world.ctx.scenario)
+                ));
+            }
+            EventKind::RollbackFailed { target, reason } => {
+                self.notes.push(format!(
+                    "{}: {target} failed to return: {reason} (at {})",
+                    e.rollout,
+                    fmt_at(now, world.ctx.scenario)
+                ));
+            }
+            EventKind::Finished { outcome: EngineOutcome::RollbackIncomplete, why } => {
+                self.notes.push(format!(
+                    "{} ended rollback incomplete: {why} (at {})",
+                    e.rollout,
+                    fmt_at(now, world.ctx.scenario)
+                ));
+            }
             EventKind::RollbackStarted { why, targets, to } => {
                 let to = to.as_ref().map_or("what it ran before".to_string(), ToString::to_string);
                 let label = format!("{}: rollback of {targets} targets to {to}: {why}", e.rollout);
@@ -294,8 +346,12 @@ impl Driver<'_> {
             self.state.finished(r, now);
             match r.outcome() {
                 Some(EngineOutcome::Completed) => self.counts.shipped += 1,
-                Some(EngineOutcome::RolledBack) => {
-                    self.counts.rolled_back += 1;
+                Some(o @ (EngineOutcome::RolledBack | EngineOutcome::RollbackIncomplete)) => {
+                    if o == EngineOutcome::RolledBack {
+                        self.counts.rolled_back += 1;
+                    } else {
+                        self.counts.rollback_incomplete += 1;
+                    }
                     if let Some(d) = self.spec.clear_hold_after {
                         world.schedule(now + d, Ev::ClearHold);
                     }

@@ -154,3 +154,46 @@ fn not_yaml_at_all() {
         assert!(msg.starts_with("tiny.yaml"), "{msg}");
     }
 }
+
+#[test]
+fn silence_never_confirms_and_slow_rollbacks_are_checked_with_their_location() {
+    let rule = |extra: &str| TINY.replace("        error_share: 1.0\n", &format!("        error_share: 1.0\n{extra}"));
+    // The shape: `silent` is a flag or `{ for: DURATION }`.
+    let msg = refuse(&rule("        silent: maybe\n"));
+    assert!(msg.starts_with("tiny.yaml:14:"), "{msg}");
+    assert!(msg.contains("faults.boom.rules[0].silent") && msg.contains("true, false or { for: DURATION }"), "{msg}");
+    let msg = refuse(&rule("        silent: { until: 5m }\n"));
+    assert!(msg.starts_with("tiny.yaml:14:") && msg.contains("unknown field") && msg.contains("until"), "{msg}");
+    let msg = refuse(&rule("        silent: { for: soon }\n"));
+    assert!(msg.starts_with("tiny.yaml:14:") && msg.contains("invalid duration"), "{msg}");
+    // The meaning.
+    let msg = refuse(&rule("        silent: { for: 0s }\n"));
+    assert_eq!(
+        msg,
+        "tiny.yaml:14:9: at `faults.boom.rules[0].silent.for`: a silence must last more than 0s (or write `silent: true`)"
+    );
+    let msg = refuse(&rule("        silent: true\n        flap: 1m\n"));
+    assert!(msg.contains("tiny.yaml:15:9: at `faults.boom.rules[0].flap`: a silent target cannot flap"), "{msg}");
+    let msg = refuse(&rule("        never_confirms: true\n        apply_error: nope\n"));
+    assert!(
+        msg.contains("tiny.yaml:14:9: at `faults.boom.rules[0].never_confirms`: `never_confirms` and `apply_error` exclude each other"),
+        "{msg}"
+    );
+    let msg = refuse(&rule("        never_confirms: true\n        silent: true\n"));
+    assert!(msg.contains("`never_confirms` and `silent` exclude each other"), "{msg}");
+    let msg = refuse(&rule("        rollback_delay: { min: 2d, max: 40d }\n"));
+    assert!(
+        msg.contains("tiny.yaml:14:9: at `faults.boom.rules[0].rollback_delay`: need min ≤ max ≤ 720h (got 48h..960h)"),
+        "{msg}"
+    );
+    let msg = refuse(
+        &TINY.replace("    traffic_share: 1.0\n", "    traffic_share: 1.0\n    rollback_delay: { min: 3h, max: 1h }\n"),
+    );
+    assert!(msg.contains("tiny.yaml:9:5: at `fleet[0].rollback_delay`: need min ≤ max"), "{msg}");
+    // Hours and days are fine where a slow rollback is meant; the agents' default stays ≤ 1h.
+    load_scenario("tiny.yaml", &rule("        rollback_delay: { min: 6h, max: 3d }\n        silent: { for: 2h }\n"))
+        .unwrap();
+    let msg =
+        refuse(&TINY.replace("service: svc\n", "service: svc\nagents: { rollback_delay: { min: 1s, max: 2h } }\n"));
+    assert!(msg.contains("at `agents.rollback_delay`: need min ≤ max ≤ 1h"), "{msg}");
+}

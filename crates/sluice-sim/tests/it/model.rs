@@ -108,3 +108,138 @@ fn approvals_and_holds_are_people() {
     assert_eq!((s.releases.rolled_back, s.releases.shipped), (1, 1), "{:?}", s.releases);
     assert_eq!(s.invariant_violations, 0);
 }
+
+#[test]
+fn a_silent_fault_is_caught_by_silence_and_the_targets_roll_back_when_they_return() {
+    let s = scenario("f: { rules: [ { selector: { env: prod }, silent: { for: 30m } } ] }", "", "");
+    let r = sluice_sim::run(&s, None);
+    let sluice = &r.strategies[1];
+    assert_eq!(sluice.invariant_violations, 0);
+    // Dev is unaffected and passes; prod's first wave sends nothing and fails on silence.
+    let fail = sluice.markers.iter().find(|m| m.kind == MarkerKind::GateFail).expect("a failed gate");
+    assert!(fail.label.contains("gate silence") && fail.label.contains("silent: prod-"), "{}", fail.label);
+    let rollback = sluice.markers.iter().find(|m| m.kind == MarkerKind::Rollback).expect("a rollback");
+    assert!(rollback.label.contains("silent: prod-"), "{}", rollback.label);
+    let wave = sluice.markers.iter().find(|m| m.kind == MarkerKind::Wave && m.label.contains("prod wave 1")).unwrap();
+    // Silent for silent_after (3 report intervals) from the apply, caught at the next step.
+    assert!(rollback.at_ms <= wave.at_ms + 3_000 + 30_000 + 10_000, "{} vs {}", rollback.at_ms, wave.at_ms);
+    // The silent targets cannot take their rollback: the rollout says so, naming them.
+    assert_eq!(sluice.releases.rollback_incomplete, 1, "{:?}", sluice.releases);
+    assert!(
+        sluice.notes.iter().any(|n| n.contains("ended rollback incomplete") && n.contains("runs the candidate")),
+        "{:?}",
+        sluice.notes
+    );
+    // Only the first wave (10%) ever ran it; its traffic fails until the hosts are back (30m)
+    // and take known-good.
+    assert_eq!(sluice.prod_share_ever_on_bad_release_pct, 10.0);
+    assert_eq!(sluice.peak_failing_traffic_pct, 10.0);
+    let back = sluice.series.iter().rev().find(|p| p.1 > 0.0).map(|p| p.0).unwrap();
+    let clean = sluice.series.iter().find(|p| p.0 > back).expect("traffic recovers");
+    assert_eq!(clean.1, 0.0);
+    assert!((30 * 60_000..=31 * 60_000).contains(&(clean.0 - wave.at_ms)), "{} after the wave", clean.0 - wave.at_ms);
+    assert!(sluice.recover_s.is_some());
+
+    // The global push: every prod target goes silent; the revert (15m after the push) reaches
+    // each only when it is back, 30m after it went down.
+    let push = &r.strategies[0];
+    assert_eq!(push.peak_failing_traffic_pct, 100.0);
+    let revert = push.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
+    let recovered = push.series.last().unwrap();
+    assert_eq!(recovered.1, 0.0);
+    assert!((40 * 60_000..=40 * 60_000 + 10_000).contains(&recovered.0), "{recovered:?}");
+    assert!(recovered.0 > revert.at_ms + 10 * 60_000);
+}
+
+#[test]
+fn a_silent_target_back_on_the_bad_release_goes_silent_again() {
+    // Back every 4 minutes; the revert is pushed ~15 minutes after the push and reaches each
+    // target within a minute, or at its next return if it is down then.
+    let s = scenario("f: { rules: [ { selector: { env: prod }, silent: { for: 4m } } ] }", "", "");
+    let push = &sluice_sim::run(&s, None).strategies[0];
+    let revert = push.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
+    let recovered = push.series.last().unwrap();
+    assert_eq!(recovered.1, 0.0);
+    assert!(recovered.0 > revert.at_ms && recovered.0 <= revert.at_ms + 5 * 60_000 + 10_000, "{recovered:?}");
+    // No gap: each is down from the push until it takes the revert.
+    assert!(push.failing_s * 1000.0 >= (revert.at_ms - 10 * 60_000 - 10_000) as f64, "{}", push.failing_s);
+    assert_eq!(push.series.iter().filter(|p| p.1 == 0.0).count(), 2, "{:?}", push.series);
+}
+
+#[test]
+fn a_silence_that_begins_after_the_bake_passes_and_is_caught_later() {
+    // Dev's 5-minute bake is over before the hosts go silent; prod's first wave catches it.
+    let s = scenario("f: { rules: [ { selector: {}, silent: true, onset: 6m } ] }", "", "");
+    let sluice = &sluice_sim::run(&s, None).strategies[1];
+    assert_eq!(sluice.invariant_violations, 0);
+    let rollback = sluice.markers.iter().find(|m| m.kind == MarkerKind::Rollback).expect("a rollback");
+    assert!(rollback.label.contains("silent: "), "{}", rollback.label);
+    // Silent for good: the dev and first-wave targets never take their rollback.
+    assert_eq!(sluice.releases.rollback_incomplete, 1);
+    assert_eq!(sluice.recover_s, None);
+    assert!(sluice.peak_failing_traffic_pct <= 10.0);
+}
+
+#[test]
+fn a_never_confirming_fault_fails_the_wave_at_apply_timeout() {
+    let s = scenario("f: { rules: [ { selector: { env: prod }, never_confirms: true, crash: true } ] }", "", "");
+    let r = sluice_sim::run(&s, None);
+    let sluice = &r.strategies[1];
+    assert_eq!(sluice.invariant_violations, 0);
+    let wave = sluice.markers.iter().find(|m| m.kind == MarkerKind::Wave && m.label.contains("prod wave 1")).unwrap();
+    let fail = sluice.markers.iter().find(|m| m.kind == MarkerKind::GateFail).expect("a failure");
+    assert!(fail.label.contains("apply not confirmed by prod-"), "{}", fail.label);
+    // apply_timeout defaults to 2 minutes; the engine steps every report interval.
+    assert!((120_000..=130_000).contains(&(fail.at_ms - wave.at_ms)), "{}", fail.at_ms - wave.at_ms);
+    assert!(sluice.notes.iter().any(|n| n.contains("did not confirm the apply within 2m")), "{:?}", sluice.notes);
+    // They report the known-good release all along: the rollback is done at once, and the
+    // hanging apply stops when they are told to go back.
+    assert_eq!(sluice.releases.rolled_back, 1, "{:?}", sluice.releases);
+    assert_eq!(sluice.targets_ever_on_bad_release, 3 + 10);
+    assert_eq!(sluice.peak_failing_traffic_pct, 10.0);
+    let last_bad = sluice.series.iter().rev().find(|p| p.1 > 0.0).unwrap().0;
+    let rollback = sluice.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
+    assert!(last_bad >= wave.at_ms && last_bad <= rollback.at_ms + 3_000, "{last_bad}");
+    assert!((118.0..=133.0).contains(&sluice.failing_s), "{}", sluice.failing_s);
+}
+
+#[test]
+fn a_slow_rollback_ends_rollback_incomplete_and_lands_hours_later() {
+    let fault = "f: { rules: [ { selector: { env: prod }, error_share: 1.0, rollback_delay: { min: 1h, max: 1h } } ] }";
+    let text = BASE
+        .replace("FAULT", fault)
+        .replace("APPROVAL", "")
+        .replace("EXTRA", "")
+        .replace("  - { id: r2, at: 60m }\n", "");
+    let r = sluice_sim::run(&load_scenario("model.yaml", &text).unwrap(), None);
+    let sluice = &r.strategies[1];
+    assert_eq!(sluice.invariant_violations, 0);
+    assert_eq!(sluice.releases.rollback_incomplete, 1, "{:?}", sluice.releases);
+    assert_eq!(sluice.outcome, Outcome::RollbackIncomplete);
+    let rollback = sluice.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
+    assert!(
+        sluice.notes.iter().any(|n| n.contains("ended rollback incomplete") && n.contains("runs the candidate")),
+        "{:?}",
+        sluice.notes
+    );
+    // The first wave keeps failing until its rollback lands, an hour after it was told.
+    let clean = sluice.series.last().unwrap();
+    assert_eq!(clean.1, 0.0);
+    assert_eq!(clean.0 - rollback.at_ms, 3_600_000);
+    let recover = sluice.recover_s.expect("recovers") * 1000.0;
+    assert!(recover >= (rollback.at_ms + 3_600_000 - 10 * 60_000) as f64, "{recover}");
+
+    // A group's own rollback delay slows a revert too.
+    let fault = "f: { rules: [ { selector: { env: prod }, error_share: 1.0 } ] }";
+    let text = BASE
+        .replace("FAULT", fault)
+        .replace("APPROVAL", "")
+        .replace("EXTRA", "")
+        .replace("  - { id: r2, at: 60m }\n", "")
+        .replace("traffic_share: 1.0 }", "traffic_share: 1.0, rollback_delay: { min: 2h, max: 2h } }")
+        .replace("duration: 2h", "duration: 6h");
+    let s = load_scenario("model.yaml", &text).unwrap();
+    let push = &sluice_sim::run(&s, None).strategies[0];
+    let revert = push.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
+    assert_eq!(push.series.last().unwrap(), &(revert.at_ms + 7_200_000, 0.0));
+}
