@@ -30,7 +30,6 @@ pipelines:
         selector: { env: prod }
         waves: [1, "100%"]
         bake: 300ms
-        allow_empty: true
         gates:
           - threshold: { name: errors, metric: error_rate, max: 0.05, window: 2s, min_samples: 2 }
   restart:
