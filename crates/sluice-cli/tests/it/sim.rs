@@ -51,3 +51,27 @@ fn a_bad_scenario_exits_2_with_its_location() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(":2:") || err.contains(":1:"), "no line in: {err}");
 }
+
+#[test]
+fn the_silent_consumer_replay_carries_the_table_in_json_and_is_deterministic() {
+    let args = ["sim", "examples/scenarios/silent-consumer-crash.yaml", "--json"];
+    let a = sluice(&args);
+    let (out, err) = text(&a);
+    assert_eq!(a.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let strategies = v["strategies"].as_array().expect("strategies");
+    let names: Vec<&str> = strategies.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["global-push", "sluice-staging-covered", "sluice-staging-gap", "sluice-never-confirms"]);
+    let outcomes: Vec<&str> = strategies.iter().filter_map(|s| s["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["rolled-back", "rollback-incomplete", "rollback-incomplete", "rolled-back"]);
+    for s in &strategies[2..] {
+        let share = s["prod_share_ever_on_bad_release_pct"].as_f64().expect("a number");
+        assert!(share <= 1.0, "{s}");
+        assert_eq!(s["invariant_violations"], 0, "{s}");
+    }
+    assert_eq!(sluice(&args).stdout, a.stdout, "same seed must give byte-identical JSON");
+    // The table shows the same figures.
+    let t = sluice(&["sim", "examples/scenarios/silent-consumer-crash.yaml"]);
+    let (table, _) = text(&t);
+    assert!(table.contains("rollback-incomplete") && table.contains("silent: prod-fl2-bare-"), "{table}");
+}

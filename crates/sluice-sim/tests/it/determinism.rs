@@ -4,7 +4,7 @@ use crate::load;
 
 #[test]
 fn same_seed_gives_byte_identical_outputs() {
-    for name in ["cloudflare-2025-12-05.yaml", "cloudflare-2025-11-18.yaml"] {
+    for name in ["cloudflare-2025-12-05.yaml", "cloudflare-2025-11-18.yaml", "silent-consumer-crash.yaml"] {
         let s = load(name);
         let (a, b) = (sluice_sim::run(&s, None), sluice_sim::run(&s, None));
         assert_eq!(a.to_json(), b.to_json(), "{name}");
@@ -47,7 +47,10 @@ fn json_has_the_contracted_shape() {
         ] {
             assert!(s.get(key).is_some(), "missing {key} in {s}");
         }
-        assert!(["completed", "rolled-back", "rejected", "held"].contains(&s["outcome"].as_str().unwrap()));
+        assert!(
+            ["completed", "rolled-back", "rollback-incomplete", "rejected", "held"]
+                .contains(&s["outcome"].as_str().unwrap())
+        );
     }
     let svg = r.to_svg();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

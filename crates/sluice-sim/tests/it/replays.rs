@@ -96,3 +96,60 @@ fn cloudflare_2025_11_18() {
         assert_eq!(s.invariant_violations, 0, "{}", s.name);
     }
 }
+
+#[test]
+fn silent_consumer_crash() {
+    let report = sluice_sim::run(&load("silent-consumer-crash.yaml"), None);
+    print!("{}", report.to_table());
+    let rollback_note = |s: &sluice_sim::StrategyReport| {
+        s.notes.iter().find(|n| n.contains(": rollback of ")).cloned().unwrap_or_else(|| panic!("{:?}", s.notes))
+    };
+
+    // The validators accept the file; pushed everywhere, FL2 (60% of traffic) goes down: the
+    // bare-metal hosts silently, until they take the revert at their next reboot.
+    let g = strategy(&report, "global-push");
+    assert_eq!(g.releases.rejected, 0);
+    assert_eq!(g.peak_failing_traffic_pct, 60.0);
+    assert_eq!(g.prod_share_ever_on_bad_release_pct, 100.0);
+    assert!(g.recover_s.is_some_and(|r| r > 25.0 * 60.0), "{:?}", g.recover_s);
+    assert_eq!(g.outcome, Outcome::RolledBack);
+
+    // Staging holds an FL2 host: it goes silent, the wave fails on its silence, prod never
+    // sees the file. The silent host takes known-good when it is back.
+    let c = strategy(&report, "sluice-staging-covered");
+    assert_eq!(c.releases.rejected, 0);
+    assert_eq!((c.peak_failing_traffic_pct, c.prod_share_ever_on_bad_release_pct), (0.0, 0.0));
+    let note = rollback_note(c);
+    assert!(
+        note.contains("stage staging wave 1: gate silence") && note.contains("silent: staging-fl2-bare-1"),
+        "{note}"
+    );
+    assert_eq!(c.outcome, Outcome::RollbackIncomplete);
+    assert!(c.recover_s.is_some());
+
+    // Staging has no FL2: prod's first wave (one target of each variant first) goes silent and
+    // fails within silent_after; ≤ 1% of prod ever ran the file.
+    let gap = strategy(&report, "sluice-staging-gap");
+    assert!(gap.prod_share_ever_on_bad_release_pct <= 1.0, "{}", gap.prod_share_ever_on_bad_release_pct);
+    assert!(gap.peak_failing_traffic_pct <= 1.0, "{}", gap.peak_failing_traffic_pct);
+    let note = rollback_note(gap);
+    assert!(note.contains("stage prod wave 1: gate silence") && note.contains("silent: prod-fl2-bare-"), "{note}");
+    assert_eq!(gap.outcome, Outcome::RollbackIncomplete);
+    assert!(gap.recover_s.is_some());
+    assert!(gap.coverage_gaps.iter().any(|g| g.contains("proxy=fl2,runtime=bare")), "{:?}", gap.coverage_gaps);
+
+    // Every FL2 in a container: nothing is silent, the first wave never confirms the apply and
+    // fails at apply_timeout, naming them; ≤ 1% of prod ever got the file.
+    let nc = strategy(&report, "sluice-never-confirms");
+    assert!(nc.prod_share_ever_on_bad_release_pct <= 1.0, "{}", nc.prod_share_ever_on_bad_release_pct);
+    assert!(nc.peak_failing_traffic_pct <= 1.0, "{}", nc.peak_failing_traffic_pct);
+    let note = rollback_note(nc);
+    assert!(note.contains("did not confirm the apply within 2m") && note.contains("prod-fl2-container-"), "{note}");
+    assert!(!note.contains("silent:"), "{note}");
+    assert_eq!(nc.outcome, Outcome::RolledBack);
+    assert!(nc.failing_s <= 130.0, "{}", nc.failing_s);
+
+    for s in &report.strategies {
+        assert_eq!(s.invariant_violations, 0, "{}", s.name);
+    }
+}
