@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use sluice_agent::{ApplyFailure, ApplyOutcome, HistoryEvent, ReleaseStore, ServiceState, StoreConfig, digest, pack};
+use sluice_agent::{ApplyFailure, ApplyOutcome, HistoryEvent, ReleaseStore, ServiceState, StoreConfig};
+use sluice_bundle::{digest, pack};
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::{HealthProbe, Hooks, ServiceSpec};
 use sluice_core::time::Dur;

@@ -40,7 +40,7 @@ fn create(a: &ReleaseCreateArgs) -> Result<(), Failure> {
         None => read_release_dir(&a.dir, &[], DEFAULT_MAX_RELEASE_BYTES).map_err(|e| Failure::Usage(e.to_string()))?,
     };
     let bundle =
-        sluice_agent::pack(&files).map_err(|e| Failure::Usage(format!("failed to pack {}: {e}", a.dir.display())))?;
+        sluice_bundle::pack(&files).map_err(|e| Failure::Usage(format!("failed to pack {}: {e}", a.dir.display())))?;
     let client = client(&a.conn)?;
     eprintln!("uploading {} files ({} bytes) of {} to {}", files.len(), bundle.len(), a.service, client.base());
     let created = block_on(client.create_release(&a.service, bundle, &a.message))??;

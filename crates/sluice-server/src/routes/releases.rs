@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_agent::{BundleError, Limits, verify_and_unpack};
 use sluice_api::{ErrorCode, ReleaseCreated, ReleaseView};
+use sluice_bundle::{Bundle, BundleError, Limits, verify_and_unpack};
 use sluice_core::release::{ReleaseFiles, ReleaseId};
 use sluice_core::validate::validate_release;
 use sluice_store::Release;
@@ -53,7 +53,7 @@ pub async fn create(
     if bytes.is_empty() {
         return Err(HttpError::bad_request("the request body is empty: send the bundle bytes"));
     }
-    let digest = sluice_agent::digest(&bytes);
+    let digest = sluice_bundle::digest(&bytes);
     let known_good = app.store.get_service_state(&service).await?.known_good;
     let parent_bytes = match &known_good {
         Some(kg) => Some(app.bundles.get(app.store.as_ref(), &kg.0).await?),
@@ -61,7 +61,7 @@ pub async fn create(
     };
     let limits = Limits { max_bundle_bytes: limit, ..Limits::default() };
     let scratch = app.scratch.clone();
-    let (files, parent) = {
+    let (bundle, parent) = {
         let bytes = bytes.clone();
         let digest = digest.clone();
         let kg = known_good.clone();
@@ -69,7 +69,7 @@ pub async fn create(
             .await
             .map_err(|e| HttpError::internal("unpack the bundle", e))??
     };
-    let report = validate_release(&svc.validators, &files, parent.as_ref());
+    let report = validate_release(&svc.validators, &bundle.files, parent.as_ref());
     let details = serde_json::to_value(&report).map_err(|e| HttpError::internal("encode the report", e))?;
     if !report.is_ok() {
         let message = format!(
@@ -78,9 +78,7 @@ pub async fn create(
         );
         return Err(HttpError::new(ErrorCode::ValidationFailed, message).with_details(details));
     }
-    let manifest = sluice_agent::bundle::manifest_of(&files)
-        .map_err(|e| HttpError::bad_request(format!("the bundle's files: {e}")))
-        .and_then(|m| serde_json::to_value(m).map_err(|e| HttpError::internal("encode the manifest", e)))?;
+    let manifest = serde_json::to_value(&bundle.manifest).map_err(|e| HttpError::internal("encode the manifest", e))?;
     let now = clock::now();
     app.store.put_bundle(&digest, &bytes, now).await?;
     let release = Release {
@@ -109,7 +107,7 @@ fn unpack_both(
     digest: &str,
     limits: &Limits,
     parent: Option<(ReleaseId, Bytes)>,
-) -> HttpResult<(ReleaseFiles, Option<ReleaseFiles>)> {
+) -> HttpResult<(Bundle, Option<ReleaseFiles>)> {
     std::fs::create_dir_all(scratch).map_err(|e| HttpError::internal("create the scratch directory", e))?;
     let dir = tempfile::Builder::new()
         .prefix("upload-")
@@ -122,7 +120,8 @@ fn unpack_both(
             let big = Limits { max_bundle_bytes: u64::MAX, ..*limits };
             Some(
                 verify_and_unpack(&pbytes, &id.0, &big, &dest)
-                    .map_err(|e| HttpError::internal(&format!("unpack the known-good release {id}"), e))?,
+                    .map_err(|e| HttpError::internal(&format!("unpack the known-good release {id}"), e))?
+                    .files,
             )
         }
         None => None,
