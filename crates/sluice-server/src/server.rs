@@ -120,11 +120,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let desired = DesiredBoard::load(store.all_desired().await.context("read the desired state")?);
     let fleet = Fleet::load(&store.list_targets().await.context("read the targets")?);
     let driver = Driver::load(store.as_ref()).await.context("read the active rollouts")?;
-    let scratch = config.data_dir.join("tmp");
-    if scratch.exists() {
-        // Leftovers of uploads interrupted by a crash.
-        let _ = std::fs::remove_dir_all(&scratch);
-    }
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr().context("read the listening address")?;
@@ -144,7 +139,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         source_status: SourceStatus::default(),
         metrics: Metrics::new(),
         shutdown: shutdown_rx.clone(),
-        scratch,
     });
     let router = routes::router(app.clone());
     let mut stop = shutdown_rx;
