@@ -78,7 +78,8 @@ fn bundle_of(rig: &Rig, name: &str) -> anyhow::Result<Vec<u8>> {
     let dir = rig.releases.join(name);
     let release = crate::cmd::release_dir::read_release_dir(&dir, &files, MAX_RELEASE_BYTES)
         .with_context(|| format!("failed to read the release directory {}", dir.display()))?;
-    sluice_bundle::pack(&release).with_context(|| format!("failed to bundle {}", dir.display()))
+    sluice_bundle::pack_with_modes(&release.files, &release.modes)
+        .with_context(|| format!("failed to bundle {}", dir.display()))
 }
 
 /// The bundled releases are small; this only bounds reading them back.
