@@ -1,5 +1,6 @@
 //! Writes that survive a crash or power loss whole or not at all: a temporary name beside the
-//! target, fsync, rename over the target, fsync the directory.
+//! target, fsync, rename over the target, fsync the directory. Temporary names start with
+//! [`TEMP_PREFIX`], like those of an unpack, so what a crash left is found and removed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -7,9 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Every temporary name this crate makes starts with this, so leftovers of a crash can be
-/// found and removed.
-pub(crate) const TEMP_PREFIX: &str = ".sluice-tmp-";
+use sluice_bundle::TEMP_PREFIX;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -57,39 +56,6 @@ pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// A directory removed (with everything in it) when dropped, unless [`TempDir::keep`] is
-/// called: a half-unpacked release never outlives the function that made it.
-#[derive(Debug)]
-pub(crate) struct TempDir {
-    path: Option<PathBuf>,
-}
-
-impl TempDir {
-    /// Creates a fresh, empty temporary directory beside `target`.
-    pub(crate) fn beside(target: &Path) -> io::Result<TempDir> {
-        let path = temp_beside(target);
-        fs::create_dir(&path)?;
-        Ok(TempDir { path: Some(path) })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-
-    /// Keeps the directory (it was renamed into place).
-    pub(crate) fn keep(mut self) {
-        self.path = None;
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = fs::remove_dir_all(path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,21 +68,5 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn temp_dir_is_removed_unless_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("release");
-        let tmp = TempDir::beside(&target).unwrap();
-        fs::write(tmp.path().join("f"), b"x").unwrap();
-        let path = tmp.path().to_path_buf();
-        assert!(path.file_name().unwrap().to_string_lossy().starts_with(TEMP_PREFIX));
-        drop(tmp);
-        assert!(!path.exists());
-        let kept = TempDir::beside(&target).unwrap();
-        let path = kept.path().to_path_buf();
-        kept.keep();
-        assert!(path.exists());
     }
 }

@@ -1,7 +1,7 @@
-//! `sluice-agent` owns the node side of a rollout, where outages happen: the release bundle
-//! format ([`bundle::pack`], [`bundle::digest`]), verifying and unpacking a downloaded bundle
-//! ([`unpack::verify_and_unpack`]), and the per-service release store ([`ReleaseStore`]) that
-//! validates a release and runs its `check` hook while the old release still serves, switches
+//! `sluice-agent` owns the node side of a rollout, where outages happen: the per-service
+//! release store ([`ReleaseStore`]) that has a downloaded bundle verified and unpacked beside
+//! the live release (by `sluice-bundle`, which owns the format and every check of it),
+//! validates the release and runs its `check` hook while the old release still serves, switches
 //! the `current` symlink atomically, runs `reload` and the `health` probe, switches back on any
 //! failure, keeps the last releases and never deletes known-good.
 //!
@@ -18,7 +18,6 @@
 //! ([`command_source`]). The agent's own metrics: [`telemetry`]. Configuration: [`config`].
 
 pub mod backoff;
-pub mod bundle;
 pub mod clock;
 pub mod command_source;
 pub mod config;
@@ -31,7 +30,6 @@ pub mod outcome;
 pub mod probe;
 mod release_dir;
 pub mod releases;
-mod relpath;
 mod retention;
 pub mod rss;
 pub mod runtime;
@@ -42,13 +40,10 @@ pub mod synthetic;
 pub mod telemetry;
 #[cfg(test)]
 mod test_server;
-pub mod unpack;
 
-pub use bundle::{BundleCompression, BundleError, Limits, digest, pack, pack_with};
 pub use clock::{Clock, SystemClock};
 pub use config::AgentConfig;
 pub use outcome::{ApplyError, ApplyFailure, ApplyOutcome};
 pub use releases::{ReleaseStore, StoreConfig};
 pub use runtime::{AgentError, RunOptions, run, run_with};
 pub use state::{HistoryEntry, HistoryEvent, ServiceState};
-pub use unpack::verify_and_unpack;

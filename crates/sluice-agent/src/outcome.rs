@@ -6,10 +6,10 @@ use std::fmt;
 use std::io;
 
 use serde::Serialize;
+use sluice_bundle::BundleError;
 use sluice_core::release::ReleaseId;
 use sluice_core::validate::ValidationReport;
 
-use crate::bundle::BundleError;
 use crate::hook::HookRun;
 
 /// A release that is now current.

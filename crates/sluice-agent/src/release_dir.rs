@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sluice_core::release::ReleaseFiles;
 
-use crate::bundle::Limits;
+use sluice_bundle::Limits;
 
 /// Reads every file under `dir` into memory, keyed by `/`-separated relative path. Refuses
 /// links and special files, and releases over `limits`.

@@ -20,11 +20,11 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sluice_bundle::{Limits, TEMP_PREFIX, digest_hex};
 use sluice_core::release::ReleaseId;
 
-use crate::bundle::{Limits, digest_hex};
 use crate::clock::{Clock, SystemClock};
-use crate::durable::{self, TEMP_PREFIX};
+use crate::durable;
 use crate::outcome::ApplyError;
 use crate::retention;
 use crate::state::{HISTORY_LEN, HistoryEntry, HistoryEvent, ServiceState};

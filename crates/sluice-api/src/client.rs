@@ -121,7 +121,7 @@ impl Client {
         self.get("/v1/specs/current").await
     }
 
-    /// Upload a bundle (made with `sluice_agent::pack`) as a release of `service`.
+    /// Upload a bundle (made with `sluice_bundle::pack`) as a release of `service`.
     pub async fn create_release(
         &self,
         service: &str,

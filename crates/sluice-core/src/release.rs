@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The id of a release: `sha256:<hex>` of its bundle (see `sluice-agent`), any unique string in the
+/// The id of a release: `sha256:<hex>` of its bundle (see `sluice-bundle`), any unique string in the
 /// simulator.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

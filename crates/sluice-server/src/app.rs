@@ -3,7 +3,6 @@
 //! desired-state board, the fleet's reports, hot bundles, health sources' standing), the
 //! driver, the server's metrics, and the shutdown signal.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use sluice_store::Store;
@@ -39,8 +38,6 @@ pub struct App {
     pub metrics: Metrics,
     /// Becomes true when the server shuts down: long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
-    /// Where uploaded bundles are unpacked for validation (`<data_dir>/tmp`).
-    pub scratch: PathBuf,
     /// When this server process started watching the fleet: a wave member is never called
     /// silent, nor a bake observed, for time before it.
     pub watching_since: sluice_core::time::Millis,

@@ -1,7 +1,7 @@
 //! Secrets the server hands out (the admin token, enrollment tokens, agent credentials): made
 //! from 32 random bytes, shown once, and kept only as their sha256 hash.
 
-use sha2::{Digest, Sha256};
+use sluice_bundle::sha256;
 
 /// Prefix of the admin token.
 pub const ADMIN_PREFIX: &str = "sluice_admin_";
@@ -17,22 +17,12 @@ pub const MAX_TOKEN_LEN: usize = 256;
 pub fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    format!("{prefix}{}", hex(&bytes))
+    format!("{prefix}{}", sha256::lower_hex(&bytes))
 }
 
 /// What the store keeps of a token: `sha256:` and the hex sha256 of it.
 pub fn hash(token: &str) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(token.as_bytes())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    sha256::digest(token.as_bytes())
 }
 
 #[cfg(test)]

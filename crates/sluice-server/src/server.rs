@@ -134,11 +134,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let desired = DesiredBoard::load(store.all_desired().await.context("read the desired state")?);
     let fleet = Fleet::load(&store.list_targets().await.context("read the targets")?);
     let driver = Driver::load(store.as_ref()).await.context("read the active rollouts")?;
-    let scratch = config.data_dir.join("tmp");
-    if scratch.exists() {
-        // Leftovers of uploads interrupted by a crash.
-        let _ = std::fs::remove_dir_all(&scratch);
-    }
     let listener = listener::bind(config.listen).with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr().context("read the listening address")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -158,7 +153,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         source_status: SourceStatus::default(),
         metrics: Metrics::new(),
         shutdown: shutdown_rx.clone(),
-        scratch,
         watching_since: crate::clock::now(),
     });
     let router = routes::router(app.clone());

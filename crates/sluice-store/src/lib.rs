@@ -21,7 +21,7 @@ pub use error::{Result, StoreError};
 pub use event::{EventSeq, NewEvent, StoredEvent};
 pub use model::{
     Audit, Desired, DesiredState, DroppedService, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter,
-    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert, bundle_digest,
+    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert,
 };
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use store::Store;

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sluice_core::engine::{Rollout, TargetInfo};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
@@ -187,17 +186,4 @@ impl RolloutFilter {
         self.service = Some(service.into());
         self
     }
-}
-
-/// The digest bundles are stored under: `sha256:<hex>` of the bytes.
-pub fn bundle_digest(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let sum = Sha256::digest(bytes);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in sum.iter() {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
 }

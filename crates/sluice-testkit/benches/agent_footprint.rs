@@ -85,7 +85,7 @@ async fn run() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let files = ReleaseFiles::from([("app.conf".to_string(), vec![b'x'; 64 * 1024])]);
-    let release = admin.create_release("files", sluice_agent::pack(&files)?, "footprint").await?.release.id;
+    let release = admin.create_release("files", sluice_bundle::pack(&files)?, "footprint").await?.release.id;
     let r = admin
         .start_rollout(&StartRollout {
             service: "files".into(),

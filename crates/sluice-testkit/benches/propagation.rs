@@ -273,7 +273,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let rounds_t0 = clock::now();
     for round in 0..rounds {
         let files = ReleaseFiles::from([("round.txt".to_string(), format!("round {round}\n").into_bytes())]);
-        let bundle = sluice_agent::pack(&files)?;
+        let bundle = sluice_bundle::pack(&files)?;
         let created = admin.create_release("bench", bundle, &format!("round {round}")).await?;
         let release: ReleaseId = created.release.id.clone();
         let (store_s0, commits0) = metrics.store_commits().await?;

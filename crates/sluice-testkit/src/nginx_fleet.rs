@@ -528,7 +528,7 @@ async fn story(
 async fn rollout(ctx: &mut Ctx, name: &str, site: &str, emergency: bool) -> anyhow::Result<StepReport> {
     let began = Instant::now();
     let files: ReleaseFiles = BTreeMap::from([("site.conf".to_string(), site.as_bytes().to_vec())]);
-    let bundle = sluice_agent::pack(&files)?;
+    let bundle = sluice_bundle::pack(&files)?;
     let created = ctx.admin.create_release(SERVICE, bundle, name).await.with_context(|| format!("{name}: upload"))?;
     let release = created.release.id;
     let start = StartRollout {

@@ -7,18 +7,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sluice_bundle::{digest_hex, verify_and_unpack};
 use sluice_core::release::{ReleaseFiles, ReleaseId};
 use sluice_core::spec::{Hooks, ServiceSpec};
 use sluice_core::time::Millis;
 use sluice_core::validate::validate_release;
 
 use super::ReleaseStore;
-use crate::bundle::digest_hex;
 use crate::durable;
 use crate::hook::{self, HookRun};
 use crate::outcome::{ApplyError, ApplyFailure, ApplyOutcome};
 use crate::state::HistoryEvent;
-use crate::unpack::verify_and_unpack;
 use crate::{probe, release_dir};
 
 impl ReleaseStore {
@@ -87,11 +86,11 @@ impl ReleaseStore {
         let mut limits = self.config.limits;
         limits.max_bundle_bytes = limits.max_bundle_bytes.min(spec.max_bundle_bytes);
         if fs::symlink_metadata(&dir).is_err() {
-            let files = verify_and_unpack(bundle, &release.0, &limits, &dir)?;
+            let files = verify_and_unpack(bundle, &release.0, &limits, &dir)?.files;
             return Ok((dir, files));
         }
         let staged = durable::temp_beside(&dir);
-        let files = verify_and_unpack(bundle, &release.0, &limits, &staged)?;
+        let files = verify_and_unpack(bundle, &release.0, &limits, &staged)?.files;
         let replaced = fs::remove_dir_all(&dir).and_then(|()| fs::rename(&staged, &dir));
         if let Err(e) = replaced {
             let _ = fs::remove_dir_all(&staged);

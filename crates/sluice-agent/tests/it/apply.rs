@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use sluice_agent::{ApplyFailure, ApplyOutcome, HistoryEvent, ReleaseStore, ServiceState, StoreConfig, digest, pack};
+use sluice_agent::{ApplyFailure, ApplyOutcome, HistoryEvent, ReleaseStore, ServiceState, StoreConfig};
+use sluice_bundle::{Mode, Modes, digest, pack, pack_with_modes};
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::{HealthProbe, Hooks, ServiceSpec};
 use sluice_core::time::Dur;
@@ -153,6 +154,23 @@ fn a_failing_check_never_switches() {
     assert_eq!(node.store.kept().unwrap(), vec![a.id.clone()]);
     let last = node.saved_state().history.pop().unwrap();
     assert_eq!((last.event, last.reason.as_deref()), (HistoryEvent::Refused, Some("check_failed")));
+}
+
+#[test]
+fn an_executable_in_the_bundle_arrives_runnable() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut node = Node::new();
+    let f = files(&[("bin/check", "#!/bin/sh\necho checked by $0 >> \"$1\"\n"), ("version", "A")]);
+    let bundle = pack_with_modes(&f, &Modes::from([("bin/check".to_string(), Mode::Executable)])).unwrap();
+    let a = Release { id: ReleaseId(digest(&bundle)), bundle };
+    // The hook runs the file itself, not `sh file`: only the executable bit makes this pass.
+    let check = format!("./bin/check {}", node.log().display());
+    node.apply(&spec(Hooks { check: Some(check), ..Hooks::default() }, Vec::new()), &a).unwrap();
+    assert_eq!(node.log_lines(), ["checked by ./bin/check"]);
+    let mode = fs::metadata(node.dir_of(&a).join("bin/check")).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+    let mode = fs::metadata(node.dir_of(&a).join("version")).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o644);
 }
 
 #[test]

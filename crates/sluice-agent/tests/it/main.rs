@@ -7,10 +7,6 @@
 #[cfg(test)]
 mod apply;
 #[cfg(test)]
-mod bundle;
-#[cfg(test)]
-mod fuzz;
-#[cfg(test)]
 mod retention;
 #[cfg(test)]
 mod support;

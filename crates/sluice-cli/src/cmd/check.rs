@@ -131,9 +131,9 @@ pub(crate) fn check_release(
         let known: Vec<&str> = spec.services.keys().map(String::as_str).collect();
         format!("service {service:?} is not in the spec (defined: {})", known.join(", "))
     })?;
-    let files = read_release_dir(dir, &svc.files, svc.max_bundle_bytes).map_err(|e| e.to_string())?;
+    let files = read_release_dir(dir, &svc.files, svc.max_bundle_bytes).map_err(|e| e.to_string())?.files;
     let parent_files = match parent {
-        Some(p) => Some(read_release_dir(p, &svc.files, svc.max_bundle_bytes).map_err(|e| e.to_string())?),
+        Some(p) => Some(read_release_dir(p, &svc.files, svc.max_bundle_bytes).map_err(|e| e.to_string())?.files),
         None => None,
     };
     let report = validate_release(&svc.validators, &files, parent_files.as_ref());

@@ -8,10 +8,8 @@
 
 use std::path::Path;
 
-use sluice_core::release::ReleaseFiles;
-
 use super::check::{check_release, load_spec};
-use super::release_dir::read_release_dir;
+use super::release_dir::{ReleaseDir, read_release_dir};
 use crate::args::{ReleaseCommand, ReleaseCreateArgs, ReleaseListArgs};
 use crate::connect::{block_on, client};
 use crate::exit;
@@ -35,14 +33,15 @@ pub fn run(c: &ReleaseCommand) -> u8 {
 }
 
 fn create(a: &ReleaseCreateArgs) -> Result<(), Failure> {
-    let files = match &a.file {
+    let release = match &a.file {
         Some(spec_file) => validate_locally(a, spec_file)?,
         None => read_release_dir(&a.dir, &[], DEFAULT_MAX_RELEASE_BYTES).map_err(|e| Failure::Usage(e.to_string()))?,
     };
-    let bundle =
-        sluice_agent::pack(&files).map_err(|e| Failure::Usage(format!("failed to pack {}: {e}", a.dir.display())))?;
+    let bundle = sluice_bundle::pack_with_modes(&release.files, &release.modes)
+        .map_err(|e| Failure::Usage(format!("failed to pack {}: {e}", a.dir.display())))?;
     let client = client(&a.conn)?;
-    eprintln!("uploading {} files ({} bytes) of {} to {}", files.len(), bundle.len(), a.service, client.base());
+    let files = release.files.len();
+    eprintln!("uploading {files} files ({} bytes) of {} to {}", bundle.len(), a.service, client.base());
     let created = block_on(client.create_release(&a.service, bundle, &a.message))??;
     if a.conn.json {
         return print_json(&created);
@@ -54,7 +53,7 @@ fn create(a: &ReleaseCreateArgs) -> Result<(), Failure> {
 
 /// Validate `a.dir` against `spec_file` exactly as `sluice check` does; on success return the
 /// files to pack (read with the service's `files` globs and size limit).
-fn validate_locally(a: &ReleaseCreateArgs, spec_file: &Path) -> Result<ReleaseFiles, Failure> {
+fn validate_locally(a: &ReleaseCreateArgs, spec_file: &Path) -> Result<ReleaseDir, Failure> {
     let spec = load_spec(spec_file).map_err(Failure::Usage)?;
     let out = check_release(&spec, &a.service, &a.dir, None).map_err(Failure::Usage)?;
     let failed_checks: Vec<_> = out.check_commands.iter().filter(|c| !c.ok).collect();

@@ -79,7 +79,8 @@ fn bundle_of(rig: &Rig, name: &str) -> anyhow::Result<Vec<u8>> {
     let dir = rig.releases.join(name);
     let release = crate::cmd::release_dir::read_release_dir(&dir, &files, MAX_RELEASE_BYTES)
         .with_context(|| format!("failed to read the release directory {}", dir.display()))?;
-    sluice_agent::pack(&release).with_context(|| format!("failed to bundle {}", dir.display()))
+    sluice_bundle::pack_with_modes(&release.files, &release.modes)
+        .with_context(|| format!("failed to bundle {}", dir.display()))
 }
 
 /// The bundled releases are small; this only bounds reading them back.
@@ -187,7 +188,7 @@ async fn rejected_step(rig: &Rig, progress: &mut Progress, name: &'static str, r
 
 async fn run_rejected(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
     let bundle = bundle_of(rig, r.release)?;
-    let id = sluice_agent::digest(&bundle);
+    let id = sluice_bundle::digest(&bundle);
     match rig.client.create_release(bundled::SERVICE, bundle, r.name).await {
         Err(ClientError::Api(e)) if e.code == ErrorCode::ValidationFailed => {
             r.outcome = StepOutcome::Rejected;

@@ -107,7 +107,7 @@ fn release_create_prints_only_the_id_on_stdout_and_a_server_rejection_is_exit_3(
     let seen = created.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     // The bundle: its digest is the release id the server will compute.
-    assert_eq!(sluice_agent::digest(&seen[0].body).len(), "sha256:".len() + 64);
+    assert_eq!(sluice_bundle::digest(&seen[0].body).len(), "sha256:".len() + 64);
 
     let rejected = serve(|_| {
         error(

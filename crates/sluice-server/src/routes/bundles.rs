@@ -16,7 +16,7 @@ pub async fn get(
     State(app): State<SharedApp>,
     PathParams(digest): PathParams<String>,
 ) -> HttpResult<impl IntoResponse> {
-    sluice_agent::bundle::digest_hex(&digest).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    sluice_bundle::digest_hex(&digest).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let bytes: Bytes = app.bundles.get(app.store.as_ref(), &digest).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes))
 }

@@ -1,10 +1,8 @@
 //! `POST /v1/services/{service}/releases` and `GET` of the same: a release is accepted only if
-//! its bundle verifies and unpacks safely (400 naming the refusal, 413 over the size limit) and
-//! passes the service's validators against the known-good release (422 with the report);
-//! otherwise nothing is stored. Consumer `check` commands are left to agents (they stay in the
-//! report's `checks`).
-
-use std::path::PathBuf;
+//! its bundle passes every check of `sluice-bundle` (400 naming the refusal, 413 over the size
+//! limit) and the service's validators against the known-good release (422 with the report);
+//! otherwise nothing is stored. Both bundles are read in memory, never unpacked to disk.
+//! Consumer `check` commands are left to agents (they stay in the report's `checks`).
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -12,8 +10,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_agent::{BundleError, Limits, verify_and_unpack};
 use sluice_api::{ErrorCode, ReleaseCreated, ReleaseView};
+use sluice_bundle::{Bundle, BundleError, Limits, read_in_memory, verify_in_memory};
 use sluice_core::release::{ReleaseFiles, ReleaseId};
 use sluice_core::validate::validate_release;
 use sluice_store::Release;
@@ -53,23 +51,21 @@ pub async fn create(
     if bytes.is_empty() {
         return Err(HttpError::bad_request("the request body is empty: send the bundle bytes"));
     }
-    let digest = sluice_agent::digest(&bytes);
     let known_good = app.store.get_service_state(&service).await?.known_good;
     let parent_bytes = match &known_good {
         Some(kg) => Some(app.bundles.get(app.store.as_ref(), &kg.0).await?),
         None => None,
     };
     let limits = Limits { max_bundle_bytes: limit, ..Limits::default() };
-    let scratch = app.scratch.clone();
-    let (files, parent) = {
+    let (bundle, parent) = {
         let bytes = bytes.clone();
-        let digest = digest.clone();
         let kg = known_good.clone();
-        tokio::task::spawn_blocking(move || unpack_both(&scratch, &bytes, &digest, &limits, kg.zip(parent_bytes)))
+        tokio::task::spawn_blocking(move || read_both(&bytes, &limits, kg.zip(parent_bytes)))
             .await
-            .map_err(|e| HttpError::internal("unpack the bundle", e))??
+            .map_err(|e| HttpError::internal("read the bundle", e))??
     };
-    let report = validate_release(&svc.validators, &files, parent.as_ref());
+    let digest = bundle.id;
+    let report = validate_release(&svc.validators, &bundle.files, parent.as_ref());
     let details = serde_json::to_value(&report).map_err(|e| HttpError::internal("encode the report", e))?;
     if !report.is_ok() {
         let message = format!(
@@ -78,9 +74,7 @@ pub async fn create(
         );
         return Err(HttpError::new(ErrorCode::ValidationFailed, message).with_details(details));
     }
-    let manifest = sluice_agent::bundle::manifest_of(&files)
-        .map_err(|e| HttpError::bad_request(format!("the bundle's files: {e}")))
-        .and_then(|m| serde_json::to_value(m).map_err(|e| HttpError::internal("encode the manifest", e)))?;
+    let manifest = serde_json::to_value(&bundle.manifest).map_err(|e| HttpError::internal("encode the manifest", e))?;
     let now = clock::now();
     app.store.put_bundle(&digest, &bytes, now).await?;
     let release = Release {
@@ -101,33 +95,24 @@ pub async fn create(
     Ok(Json(ReleaseCreated { release: view(&stored), created, validation: report }))
 }
 
-/// Unpack the upload and (when there is one) the known-good parent into a scratch directory
-/// that is removed afterwards. A refused upload is 400 (413 when over a size limit).
-fn unpack_both(
-    scratch: &std::path::Path,
+/// Reads the upload and (when there is one) the known-good parent, verified against its id,
+/// in memory. A refused upload is 400 (413 when over a size limit).
+fn read_both(
     bytes: &Bytes,
-    digest: &str,
     limits: &Limits,
     parent: Option<(ReleaseId, Bytes)>,
-) -> HttpResult<(ReleaseFiles, Option<ReleaseFiles>)> {
-    std::fs::create_dir_all(scratch).map_err(|e| HttpError::internal("create the scratch directory", e))?;
-    let dir = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempdir_in(scratch)
-        .map_err(|e| HttpError::internal("create a scratch directory", e))?;
-    let files = verify_and_unpack(bytes, digest, limits, &dir.path().join("release")).map_err(refused)?;
+) -> HttpResult<(Bundle, Option<ReleaseFiles>)> {
+    let bundle = read_in_memory(bytes, limits).map_err(refused)?;
     let parent = match parent {
         Some((id, pbytes)) => {
-            let dest: PathBuf = dir.path().join("parent");
             let big = Limits { max_bundle_bytes: u64::MAX, ..*limits };
-            Some(
-                verify_and_unpack(&pbytes, &id.0, &big, &dest)
-                    .map_err(|e| HttpError::internal(&format!("unpack the known-good release {id}"), e))?,
-            )
+            let parent = verify_in_memory(&pbytes, &id.0, &big)
+                .map_err(|e| HttpError::internal(&format!("read the known-good release {id}"), e))?;
+            Some(parent.files)
         }
         None => None,
     };
-    Ok((files, parent))
+    Ok((bundle, parent))
 }
 
 fn refused(e: BundleError) -> HttpError {
@@ -136,7 +121,7 @@ fn refused(e: BundleError) -> HttpError {
     if e.reason() == "too_large" {
         HttpError::too_large(message).with_details(details)
     } else if e.reason() == "io" {
-        HttpError::internal("unpack the bundle", e)
+        HttpError::internal("read the bundle", e)
     } else {
         HttpError::bad_request(message).with_details(details)
     }

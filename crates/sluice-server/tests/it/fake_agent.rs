@@ -96,7 +96,7 @@ async fn step(state: &Arc<Mutex<State>>) -> Result<(), sluice_api::ClientError> 
         for svc in &desired.services {
             if let Some(digest) = &svc.bundle {
                 let bytes = client.bundle(digest, 1 << 20).await?;
-                assert_eq!(sluice_agent::digest(&bytes), *digest, "downloaded bundle matches its digest");
+                assert_eq!(sluice_bundle::digest(&bytes), *digest, "downloaded bundle matches its digest");
             }
         }
         let mut s = state.lock().unwrap();

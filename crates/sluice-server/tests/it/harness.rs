@@ -91,7 +91,7 @@ pub fn files(list: &[(&str, &str)]) -> ReleaseFiles {
 /// A valid `web` release, told apart by `n`.
 pub fn web_bundle(n: u32) -> Vec<u8> {
     let features = format!(r#"{{"features": [{{"name": "a"}}, {{"name": "v{n}"}}]}}"#);
-    sluice_agent::pack(&files(&[("features.json", &features)])).unwrap()
+    sluice_bundle::pack(&files(&[("features.json", &features)])).unwrap()
 }
 
 pub async fn enrollment_token(admin: &Client) -> String {

@@ -11,7 +11,7 @@ use super::codec::{self, Cols};
 use super::events;
 use crate::error::{Result, StoreError};
 use crate::event::{NewEvent, kind};
-use crate::model::{Release, bundle_digest};
+use crate::model::Release;
 
 const COLUMNS: &str = "id, service, parent, created_at, created_by, message, manifest, size";
 
@@ -103,7 +103,7 @@ fn decode(row: &SqliteRow) -> Result<Release> {
 }
 
 pub(crate) async fn put_bundle(conn: &mut SqliteConnection, digest: &str, bytes: &[u8], at: Millis) -> Result<bool> {
-    let actual = bundle_digest(bytes);
+    let actual = sluice_bundle::digest(bytes);
     if actual != digest {
         return Err(StoreError::Invalid {
             what: "bundle",

@@ -1,6 +1,7 @@
 //! Round trips of every record outside rollouts, each with the audit event it must leave.
 
 use serde_json::json;
+use sluice_bundle::digest as bundle_digest;
 use sluice_core::engine::ServiceState;
 use sluice_core::engine::service::Hold;
 use sluice_core::release::{ReleaseId, TargetId};
@@ -8,7 +9,7 @@ use sluice_core::time::Millis;
 use sluice_store::event::kind;
 use sluice_store::{
     Audit, DroppedService, Enrollment, EventSeq, NewEnrollmentToken, NewSpec, SqliteStore, Store, StoreError,
-    StoredEvent, bundle_digest,
+    StoredEvent,
 };
 
 use crate::fixtures::{self, SERVICE};

@@ -1,11 +1,12 @@
 //! The file is the store: reopening it finds everything, with the durability settings on.
 
 use serde_json::json;
+use sluice_bundle::digest as bundle_digest;
 use sluice_core::engine::Command;
 use sluice_core::time::Millis;
 use sluice_store::{
     Audit, DesiredState, EventSeq, NewEnrollmentToken, NewSpec, RolloutFilter, RolloutRecord, SpecRecord, SqliteStore,
-    Store, StoreError, StoredEvent, TargetRecord, Transition, bundle_digest, split_actions,
+    Store, StoreError, StoredEvent, TargetRecord, Transition, split_actions,
 };
 
 use crate::fixtures::{self, SERVICE};

@@ -42,7 +42,7 @@ fn evil_bundle() -> Vec<u8> {
     let content = b"pwn\n";
     let manifest = serde_json::json!({
         "format": "sluice-bundle/1",
-        "files": [{"path": "../escaped", "size": 4, "sha256": hex_sha256(content)}],
+        "files": [{"path": "../escaped", "size": 4, "sha256": sluice_bundle::sha256::hex_digest(content)}],
     });
     let manifest = serde_json::to_vec(&manifest).unwrap();
     let mut tar_bytes = Vec::new();
@@ -64,10 +64,6 @@ fn evil_bundle() -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    sluice_agent::digest(bytes).trim_start_matches("sha256:").to_string()
-}
-
 /// A well-formed bundle bigger than 4096 bytes even compressed.
 fn big_bundle() -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -79,7 +75,7 @@ fn big_bundle() -> Vec<u8> {
             (x & 0xff) as u8
         })
         .collect();
-    sluice_agent::pack(&ReleaseFiles::from([("noise.bin".to_string(), noise)])).unwrap()
+    sluice_bundle::pack(&ReleaseFiles::from([("noise.bin".to_string(), noise)])).unwrap()
 }
 
 async fn insert_release(db: &mut sqlx::SqliteConnection, service: &str, id: &str, bytes: &[u8], parent: &ReleaseId) {
@@ -119,11 +115,11 @@ async fn wrong_digest_dotdot_paths_and_oversize_are_refused_by_the_agent_and_rep
 
     // A release uploaded properly, whose stored bytes are then corrupted.
     let corrupted = rig.release("corrupt", &[("app.conf", "will be corrupted\n")]).await;
-    let other = sluice_agent::pack(&ReleaseFiles::from([("app.conf".to_string(), b"other\n".to_vec())])).unwrap();
+    let other = sluice_bundle::pack(&ReleaseFiles::from([("app.conf".to_string(), b"other\n".to_vec())])).unwrap();
     let evil = evil_bundle();
-    let evil_id = sluice_agent::digest(&evil);
+    let evil_id = sluice_bundle::digest(&evil);
     let big = big_bundle();
-    let big_id = sluice_agent::digest(&big);
+    let big_id = sluice_bundle::digest(&big);
 
     rig.kill9_server();
     {

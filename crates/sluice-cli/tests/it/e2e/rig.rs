@@ -224,7 +224,7 @@ impl Rig {
     /// Packs and uploads a release; returns its id.
     pub async fn release(&self, service: &str, files: &[(&str, &str)]) -> ReleaseId {
         let files: ReleaseFiles = files.iter().map(|(p, c)| (p.to_string(), c.as_bytes().to_vec())).collect();
-        let bundle = sluice_agent::pack(&files).unwrap();
+        let bundle = sluice_bundle::pack(&files).unwrap();
         self.admin().create_release(service, bundle, "e2e").await.unwrap().release.id
     }
 

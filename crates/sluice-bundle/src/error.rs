@@ -1,9 +1,9 @@
-//! Why a bundle was refused, packing or unpacking. Messages read after "failed to …" and name
+//! Why a bundle was refused, packing, reading or unpacking. Messages read after "failed to …" and name
 //! the entry.
 
 use std::io;
 
-/// Why a bundle could not be packed, verified or unpacked. [`BundleError::reason`] is the
+/// Why a bundle could not be packed, verified, read or unpacked. [`BundleError::reason`] is the
 /// stable string reported to the server and counted in metrics.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -33,6 +33,8 @@ pub enum BundleError {
     PathConflict { path: String, file: String },
     #[error("pack `{path}`: the name is reserved for the bundle manifest")]
     ReservedName { path: String },
+    #[error("pack `{path}`: a mode is given for it, but the release has no such file")]
+    ModeWithoutFile { path: String },
     #[error("read the manifest: the first entry is `{path}`, expected `sluice-manifest.json`")]
     ManifestNotFirst { path: String },
     #[error("read the manifest: {why}")]
@@ -83,6 +85,7 @@ impl BundleError {
             | BundleError::BadManifest { .. }
             | BundleError::NotInManifest { .. }
             | BundleError::MissingFile { .. }
+            | BundleError::ModeWithoutFile { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::ShaMismatch { .. } => "manifest",
             BundleError::Malformed { .. } => "malformed",

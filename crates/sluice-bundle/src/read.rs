@@ -1,80 +1,118 @@
-//! Verifying and unpacking a downloaded bundle, trusting nothing in it.
+//! Reading a bundle, trusting nothing in it. This is the one implementation of every check,
+//! whether the files end up in memory ([`read_in_memory`], [`verify_in_memory`]) or on disk
+//! ([`crate::verify_and_unpack`]): only the [`Sink`] differs.
 //!
-//! The digest is checked over the exact bytes before anything is parsed. The archive is then
-//! read as a stream, entry by entry, and every limit is checked on the bytes actually read (a
-//! header's size is only used to refuse early, never to decide that something is small): the
-//! whole decompressed stream is capped, so neither a gzip bomb nor a huge GNU long-name entry
-//! can exhaust memory. Only regular files and directories with plain relative paths are
-//! accepted; links of every kind, devices and fifos are refused. Files are written with
-//! `create_new` into a fresh directory beside `dest` that only this function writes, and that
-//! directory is renamed to `dest` only after every entry and the manifest check out, so a
-//! half-unpacked release never exists at `dest`.
+//! The digest, when one is expected, is checked over the exact bytes before anything is
+//! parsed. The archive is then read as a stream, entry by entry, and every limit is checked on
+//! the bytes actually read (a header's size is only used to refuse early, never to decide that
+//! something is small): the whole decompressed stream is capped, so neither a gzip bomb nor a
+//! huge GNU long-name entry can exhaust memory. Only regular files and directories with plain
+//! relative paths are accepted; links of every kind, devices and fifos are refused. Every file
+//! must be listed in the manifest with its size and sha256, and every listed file must be
+//! there. A file's mode comes from the manifest, never from its tar header.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::io::{self, Read};
 use std::rc::Rc;
 
 use sluice_core::release::ReleaseFiles;
 use tar::EntryType;
 
-use crate::bundle::{BundleError, Limits, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestFile, digest, digest_hex};
-use crate::durable::{self, TempDir};
-use crate::{bundle, relpath};
-
-/// Largest manifest accepted, in bytes.
-const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+use crate::manifest::{self, MANIFEST_FORMAT, MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, ManifestFile};
+use crate::mode::Mode;
+use crate::sha256::{digest, digest_hex};
+use crate::{BundleError, Limits, relpath, sha256};
 
 /// Headers, long names and padding allowed per entry on top of the file bytes, when capping
 /// the decompressed stream.
 const OVERHEAD_PER_ENTRY: u64 = 8 << 10;
 
-/// Checks `bytes` against `expected_digest` and `limits`, then unpacks them into `dest`, which
-/// must not exist yet (its parent is created if missing). Returns the release's files.
-///
-/// On any error nothing exists at `dest` and the temporary directory is gone.
-pub fn verify_and_unpack(
-    bytes: &[u8],
-    expected_digest: &str,
-    limits: &Limits,
-    dest: &Path,
-) -> Result<ReleaseFiles, BundleError> {
+/// A bundle that passed every check, read into memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Its digest, `sha256:<hex>`: the release id.
+    pub id: String,
+    /// Its manifest, files in path order and modes normalised.
+    pub manifest: Manifest,
+    /// Its files, by path (what validators read).
+    pub files: ReleaseFiles,
+}
+
+/// Checks `bytes` against `limits` and reads the bundle into memory, without touching the
+/// disk. Its id is computed from the bytes: use this for a bundle that has no id yet (an
+/// upload).
+pub fn read_in_memory(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
+    check_size(bytes, limits)?;
+    let id = digest(bytes);
+    let (manifest, files) = walk(bytes, limits, &mut InMemory)?;
+    Ok(Bundle { id, manifest, files })
+}
+
+/// Checks `bytes` against `expected_digest` (before parsing anything) and `limits`, and reads
+/// the bundle into memory, without touching the disk.
+pub fn verify_in_memory(bytes: &[u8], expected_digest: &str, limits: &Limits) -> Result<Bundle, BundleError> {
+    verify(bytes, expected_digest, limits)?;
+    let (manifest, files) = walk(bytes, limits, &mut InMemory)?;
+    Ok(Bundle { id: expected_digest.to_string(), manifest, files })
+}
+
+/// The checks made before a byte is parsed: a well-formed expected digest, the bundle size
+/// limit, and the digest of the bytes.
+pub(crate) fn verify(bytes: &[u8], expected_digest: &str, limits: &Limits) -> Result<(), BundleError> {
     digest_hex(expected_digest)?;
-    let size = bytes.len() as u64;
-    if size > limits.max_bundle_bytes {
-        return Err(BundleError::BundleTooLarge { size, limit: limits.max_bundle_bytes });
-    }
+    check_size(bytes, limits)?;
     let actual = digest(bytes);
     if actual != expected_digest {
         return Err(BundleError::DigestMismatch { expected: expected_digest.to_string(), actual });
     }
-    let shown = dest.display().to_string();
-    if fs::symlink_metadata(dest).is_ok() {
-        return Err(BundleError::DestExists { path: shown });
-    }
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(io_error("create", parent))?;
-    }
-    let tmp = TempDir::beside(dest).map_err(io_error("create a temporary directory beside", dest))?;
-    let files = Unpacker::new(limits, tmp.path()).run(bytes)?;
-    fs::rename(tmp.path(), dest).map_err(io_error("rename the unpacked release to", dest))?;
-    tmp.keep();
-    durable::sync_parent(dest).map_err(io_error("sync the directory of", dest))?;
-    Ok(files)
+    Ok(())
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError {
-    let path = path.display().to_string();
-    move |source| BundleError::Io { action, path, source }
+fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), BundleError> {
+    let size = bytes.len() as u64;
+    if size > limits.max_bundle_bytes {
+        return Err(BundleError::BundleTooLarge { size, limit: limits.max_bundle_bytes });
+    }
+    Ok(())
 }
 
-/// Reads an archive stream into a directory, keeping the state of the checks.
-struct Unpacker<'a> {
+/// Where the entries of a bundle go once they passed every check.
+pub(crate) trait Sink {
+    /// A new directory of the release, called once, after its parent.
+    fn directory(&mut self, path: &str) -> Result<(), BundleError>;
+    /// A file of the release whose size and sha256 match the manifest, after its directory.
+    fn file(&mut self, path: &str, data: &[u8], mode: Mode) -> Result<(), BundleError>;
+}
+
+/// Keeps nothing beyond what [`walk`] returns.
+struct InMemory;
+
+impl Sink for InMemory {
+    fn directory(&mut self, _: &str) -> Result<(), BundleError> {
+        Ok(())
+    }
+
+    fn file(&mut self, _: &str, _: &[u8], _: Mode) -> Result<(), BundleError> {
+        Ok(())
+    }
+}
+
+/// Reads the archive in `bytes` (plain or gzip), checking every entry against the manifest
+/// and `limits`, and hands what passes to `sink`. Returns the manifest (normalised) and the
+/// files.
+pub(crate) fn walk<S: Sink>(
+    bytes: &[u8],
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<(Manifest, ReleaseFiles), BundleError> {
+    Walker::new(limits, sink).run(bytes)
+}
+
+/// The state of the checks while reading one archive stream.
+struct Walker<'a, S> {
     limits: &'a Limits,
-    root: &'a Path,
+    sink: &'a mut S,
     /// Bytes of decompressed stream read so far, shared with the [`Counted`] reader.
     streamed: Rc<Cell<u64>>,
     stream_cap: u64,
@@ -85,15 +123,15 @@ struct Unpacker<'a> {
     total: u64,
 }
 
-impl<'a> Unpacker<'a> {
-    fn new(limits: &'a Limits, root: &'a Path) -> Self {
+impl<'a, S: Sink> Walker<'a, S> {
+    fn new(limits: &'a Limits, sink: &'a mut S) -> Self {
         let stream_cap = limits
             .max_total_bytes
             .saturating_add(limits.max_entries.saturating_add(2).saturating_mul(OVERHEAD_PER_ENTRY))
             .saturating_add(MAX_MANIFEST_BYTES);
-        Unpacker {
+        Walker {
             limits,
-            root,
+            sink,
             streamed: Rc::new(Cell::new(0)),
             stream_cap,
             manifest: None,
@@ -104,7 +142,7 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    fn run(mut self, bytes: &[u8]) -> Result<ReleaseFiles, BundleError> {
+    fn run(mut self, bytes: &[u8]) -> Result<(Manifest, ReleaseFiles), BundleError> {
         let decoded: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::GzDecoder::new(bytes))
         } else {
@@ -121,17 +159,14 @@ impl<'a> Unpacker<'a> {
             self.entry(&mut entry, &path)?;
             last = path;
         }
-        let Some(manifest) = &self.manifest else {
+        let Some(listed) = self.manifest else {
             return Err(BundleError::BadManifest { why: "the bundle has no entries".to_string() });
         };
-        if let Some(missing) = manifest.keys().find(|p| !self.files.contains_key(*p)) {
+        if let Some(missing) = listed.keys().find(|p| !self.files.contains_key(*p)) {
             return Err(BundleError::MissingFile { path: missing.clone() });
         }
-        for dir in &self.dirs {
-            durable::sync_dir(&self.root.join(dir)).map_err(io_error("sync", &self.root.join(dir)))?;
-        }
-        durable::sync_dir(self.root).map_err(io_error("sync", self.root))?;
-        Ok(self.files)
+        let manifest = Manifest { format: MANIFEST_FORMAT.to_string(), files: listed.into_values().collect() };
+        Ok((manifest, self.files))
     }
 
     /// A read error of the archive: the stream cap if it tripped, else a malformed archive.
@@ -194,12 +229,16 @@ impl<'a> Unpacker<'a> {
         if len != expected.size {
             return Err(BundleError::SizeMismatch { path: path.to_string(), expected: expected.size, actual: len });
         }
-        let sha = bundle::sha256_hex(&data);
+        let sha = sha256::hex_digest(&data);
         if sha != expected.sha256 {
             return Err(BundleError::ShaMismatch { path: path.to_string(), expected: expected.sha256, actual: sha });
         }
+        if self.dirs.contains(path) {
+            return Err(BundleError::PathConflict { path: path.to_string(), file: path.to_string() });
+        }
         self.total += len;
-        self.write_file(path, &data)?;
+        self.add_dirs(path, false)?;
+        self.sink.file(path, &data, expected.mode)?;
         self.files.insert(path.to_string(), data);
         Ok(())
     }
@@ -227,7 +266,7 @@ impl<'a> Unpacker<'a> {
                 limit: MAX_MANIFEST_BYTES,
             });
         }
-        self.manifest = Some(parse_manifest(&data, self.limits)?);
+        self.manifest = Some(manifest::parse(&data, self.limits)?);
         Ok(())
     }
 
@@ -237,7 +276,7 @@ impl<'a> Unpacker<'a> {
         if self.manifest.is_none() {
             return Err(BundleError::ManifestNotFirst { path: path.to_string() });
         }
-        self.create_dirs(path, true)
+        self.add_dirs(path, true)
     }
 
     /// A new entry's path is safe, not seen before, and neither it nor an ancestor is a file.
@@ -252,72 +291,17 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    /// Creates the ancestors of `path` (and `path` itself when `inclusive`) under the root.
-    fn create_dirs(&mut self, path: &str, inclusive: bool) -> Result<(), BundleError> {
+    /// Records the ancestors of `path` (and `path` itself when `inclusive`) as directories,
+    /// handing each new one to the sink, parents first.
+    fn add_dirs(&mut self, path: &str, inclusive: bool) -> Result<(), BundleError> {
         let own = inclusive.then_some(path);
         for dir in relpath::ancestors(path).chain(own) {
             if self.dirs.insert(dir.to_string()) {
-                let full = self.root.join(dir);
-                fs::create_dir(&full).map_err(io_error("create", &full))?;
+                self.sink.directory(dir)?;
             }
         }
         Ok(())
     }
-
-    fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), BundleError> {
-        if self.dirs.contains(path) {
-            return Err(BundleError::PathConflict { path: path.to_string(), file: path.to_string() });
-        }
-        self.create_dirs(path, false)?;
-        let full = self.root.join(path);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&full)
-            .map_err(io_error("create", &full))?;
-        file.write_all(data).map_err(io_error("write", &full))?;
-        file.sync_all().map_err(io_error("sync", &full))
-    }
-}
-
-/// Parses and checks the manifest: format, safe unique paths, well-formed sha256, and sizes
-/// and counts within `limits` (so an oversized release is refused before its files are read).
-fn parse_manifest(data: &[u8], limits: &Limits) -> Result<BTreeMap<String, ManifestFile>, BundleError> {
-    let manifest: Manifest =
-        serde_json::from_slice(data).map_err(|e| BundleError::BadManifest { why: format!("invalid json: {e}") })?;
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(BundleError::BadManifest {
-            why: format!("format is {:?}, this agent reads {MANIFEST_FORMAT:?}", manifest.format),
-        });
-    }
-    if manifest.files.len() as u64 >= limits.max_entries {
-        let path = MANIFEST_NAME.to_string();
-        return Err(BundleError::TooManyEntries { path, limit: limits.max_entries });
-    }
-    let mut files = BTreeMap::new();
-    let mut total: u64 = 0;
-    for file in manifest.files {
-        let path = file.path.clone();
-        relpath::check(&path).map_err(|why| BundleError::UnsafePath { path: path.clone(), why })?;
-        if path == MANIFEST_NAME {
-            return Err(BundleError::ReservedName { path });
-        }
-        if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(BundleError::BadManifest { why: format!("sha256 of `{path}` is not 64 lowercase hex digits") });
-        }
-        if file.size > limits.max_file_bytes {
-            return Err(BundleError::FileTooLarge { path, size: file.size, limit: limits.max_file_bytes });
-        }
-        total = total.saturating_add(file.size);
-        if total > limits.max_total_bytes {
-            return Err(BundleError::TotalTooLarge { path, limit: limits.max_total_bytes });
-        }
-        if files.insert(path.clone(), file).is_some() {
-            return Err(BundleError::Duplicate { path });
-        }
-    }
-    Ok(files)
 }
 
 fn kind_name(kind: EntryType) -> String {
@@ -351,4 +335,22 @@ impl<R: Read> Read for Counted<R> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_reader_fails_past_its_cap() {
+        let read = Rc::new(Cell::new(0));
+        let mut counted = Counted { inner: &[0u8; 100][..], read: Rc::clone(&read), cap: 50 };
+        let mut out = Vec::new();
+        assert!(counted.read_to_end(&mut out).is_err());
+        assert!(read.get() > 50);
+    }
+
+    #[test]
+    fn names_entry_kinds() {
+        assert_eq!(kind_name(EntryType::Fifo), "fifo");
+        assert_eq!(kind_name(EntryType::Char), "character device");
+        assert_eq!(kind_name(EntryType::new(b'Q')), "type 'Q'");
+    }
+}

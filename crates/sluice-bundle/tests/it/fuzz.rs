@@ -1,40 +1,36 @@
-//! Property tests: whatever the bytes, `verify_and_unpack` never panics, and never writes
-//! anything anywhere but inside its destination.
+//! Property tests: whatever the bytes, reading a bundle never panics, the in-memory and the
+//! on-disk readers agree, and unpacking never writes anything anywhere but inside its
+//! destination.
 
 use std::fs;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use sluice_agent::{BundleCompression, Limits, digest, pack_with, verify_and_unpack};
+use sluice_bundle::{BundleCompression, Limits, Modes, pack_with};
 use tar::EntryType;
 
-use crate::support::{RawTar, Scratch, everything_under, files, gzip};
+use crate::support::{RawTar, everything_under, files, gzip, read_both_ways};
 
-/// Unpacks `bytes` (with their true digest, so the archive itself is what is tested) and
-/// checks that a success wrote exactly the returned files into the destination, and a
-/// refusal wrote nothing at all.
+/// Reads `bytes` in memory and unpacks them (with their true digest, so the archive itself is
+/// what is tested), and checks that both agree, that a success wrote exactly the returned
+/// files into the destination, and that a refusal wrote nothing at all.
 fn check_contained(bytes: &[u8]) {
-    let scratch = Scratch::new();
     let limits =
         Limits { max_bundle_bytes: 1 << 20, max_total_bytes: 1 << 16, max_file_bytes: 1 << 14, max_entries: 64 };
-    match verify_and_unpack(bytes, &digest(bytes), &limits, &scratch.dest()) {
-        Ok(unpacked) => {
-            for path in everything_under(scratch.root.path()) {
-                assert!(
-                    ["svc", "svc/releases", "svc/releases/r1"].contains(&path.as_str())
-                        || path.starts_with("svc/releases/r1/"),
-                    "{path} is outside the destination"
-                );
-            }
-            let dest = scratch.dest();
-            let regular = everything_under(&dest).iter().filter(|p| dest.join(p).is_file()).count();
-            assert_eq!(regular, unpacked.len());
-            for (path, content) in &unpacked {
-                assert_eq!(&fs::read(dest.join(path)).unwrap(), content);
-            }
-        }
-        Err(_) => scratch.assert_untouched(),
+    // A refusal was already checked to leave the disk untouched.
+    let Ok((bundle, scratch)) = read_both_ways(bytes, &limits) else { return };
+    for path in everything_under(scratch.root.path()) {
+        assert!(
+            ["svc", "svc/releases", "svc/releases/r1"].contains(&path.as_str()) || path.starts_with("svc/releases/r1/"),
+            "{path} is outside the destination"
+        );
+    }
+    let dest = scratch.dest();
+    let regular = everything_under(&dest).iter().filter(|p| dest.join(p).is_file()).count();
+    assert_eq!(regular, bundle.files.len());
+    for (path, content) in &bundle.files {
+        assert_eq!(&fs::read(dest.join(path)).unwrap(), content);
     }
 }
 
@@ -91,7 +87,7 @@ proptest! {
     #[test]
     fn mutated_bundles_never_panic_or_escape(flips in vec((any::<Index>(), any::<u8>()), 1..8)) {
         let release = files(&[("a.json", "{\"features\":[]}"), ("conf/b.conf", "b"), ("c", "")]);
-        let mut bytes = pack_with(&release, BundleCompression::None).unwrap();
+        let mut bytes = pack_with(&release, &Modes::new(), BundleCompression::None).unwrap();
         for (at, value) in flips {
             let i = at.index(bytes.len());
             bytes[i] = value;

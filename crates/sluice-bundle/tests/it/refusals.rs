@@ -1,22 +1,22 @@
 //! The bundle format end to end: packing is deterministic, and every hostile bundle is refused
-//! with the right reason, leaving nothing behind.
+//! with the right reason, in memory as on disk, leaving nothing behind.
 
 use std::fs;
 
-use sluice_agent::bundle::MANIFEST_NAME;
-use sluice_agent::{BundleCompression, BundleError, Limits, digest, pack, pack_with, verify_and_unpack};
+use sluice_bundle::{
+    BundleCompression, BundleError, Limits, MANIFEST_NAME, Modes, digest, pack, pack_with, verify_and_unpack,
+    verify_in_memory,
+};
 use tar::EntryType;
 
-use crate::support::{RawTar, Scratch, files, gzip};
+use crate::support::{RawTar, Scratch, files, gzip, read_both_ways};
 
-/// Refuses `bytes` (with their true digest unless given) and checks the reason, that the
-/// message names `needle`, and that nothing was written.
+/// Refuses `bytes` (with their true digest) in memory and on disk alike, and checks the
+/// reason, that the message names `needle`, and that nothing was written.
 fn refused(bytes: &[u8], limits: &Limits, reason: &str, needle: &str) -> BundleError {
-    let scratch = Scratch::new();
-    let err = verify_and_unpack(bytes, &digest(bytes), limits, &scratch.dest()).unwrap_err();
+    let Err(err) = read_both_ways(bytes, limits) else { panic!("accepted, expected a refusal naming {needle:?}") };
     assert_eq!(err.reason(), reason, "{err}");
     assert!(err.to_string().contains(needle), "{err:?} should name {needle:?}");
-    scratch.assert_untouched();
     err
 }
 
@@ -27,10 +27,12 @@ fn pack_then_unpack_round_trips_with_a_stable_digest() {
     let second = pack(&release).unwrap();
     assert_eq!(digest(&first), digest(&second), "same files, same id");
     assert!(digest(&first).starts_with("sha256:"));
-    for bytes in [first, pack_with(&release, BundleCompression::None).unwrap()] {
-        let scratch = Scratch::new();
-        let unpacked = verify_and_unpack(&bytes, &digest(&bytes), &Limits::default(), &scratch.dest()).unwrap();
-        assert_eq!(unpacked, release);
+    for bytes in [first, pack_with(&release, &Modes::new(), BundleCompression::None).unwrap()] {
+        let (bundle, scratch) = read_both_ways(&bytes, &Limits::default()).unwrap();
+        assert_eq!(bundle.files, release);
+        assert_eq!(bundle.id, digest(&bytes));
+        let listed: Vec<_> = bundle.manifest.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(listed, ["conf/nginx.conf", "empty", "features.json"]);
         for (path, content) in &release {
             assert_eq!(&fs::read(scratch.dest().join(path)).unwrap(), content, "{path}");
         }
@@ -45,11 +47,17 @@ fn wrong_digest_is_refused_naming_both() {
     let bytes = pack(&files(&[("a", "1")])).unwrap();
     let other = digest(b"something else");
     let scratch = Scratch::new();
+    let expected = format!("verify bundle: digest mismatch, expected {other}, got {}", digest(&bytes));
     let err = verify_and_unpack(&bytes, &other, &Limits::default(), &scratch.dest()).unwrap_err();
     assert_eq!(err.reason(), "digest_mismatch");
-    assert_eq!(err.to_string(), format!("verify bundle: digest mismatch, expected {other}, got {}", digest(&bytes)));
+    assert_eq!(err.to_string(), expected);
+    let err = verify_in_memory(&bytes, &other, &Limits::default()).unwrap_err();
+    assert_eq!(err.reason(), "digest_mismatch");
+    assert_eq!(err.to_string(), expected);
     scratch.assert_untouched();
     let err = verify_and_unpack(&bytes, "sha256:../../evil", &Limits::default(), &scratch.dest()).unwrap_err();
+    assert_eq!(err.reason(), "digest_mismatch");
+    let err = verify_in_memory(&bytes, "sha256:../../evil", &Limits::default()).unwrap_err();
     assert_eq!(err.reason(), "digest_mismatch");
     scratch.assert_untouched();
 }
@@ -69,9 +77,9 @@ fn absolute_paths_are_refused() {
     let scratch = Scratch::new();
     let target = scratch.root.path().join("evil").to_string_lossy().into_owned();
     let bundle = RawTar::new().manifest(&[("a", b"1")]).file(&target, b"pwned").finish();
-    let err = verify_and_unpack(&bundle, &digest(&bundle), &Limits::default(), &scratch.dest()).unwrap_err();
-    assert_eq!(err.reason(), "unsafe_path", "{err}");
-    assert!(err.to_string().contains("absolute path"), "{err}");
+    refused(&bundle, &Limits::default(), "unsafe_path", "absolute path");
+    let listed = RawTar::new().manifest(&[(&target, b"pwned")]).file(&target, b"pwned").finish();
+    refused(&listed, &Limits::default(), "unsafe_path", "absolute path");
     scratch.assert_untouched();
 }
 
@@ -165,7 +173,7 @@ fn manifest_mismatches_are_refused() {
 fn corrupt_archives_are_malformed() {
     let good = RawTar::new().manifest(&[("a", b"1")]).file("a", b"1");
     refused(&good.truncated(1024 + 300), &Limits::default(), "malformed", "the entry after `sluice-manifest.json`");
-    let mut flipped = pack_with(&files(&[("a", "1")]), BundleCompression::None).unwrap();
+    let mut flipped = pack_with(&files(&[("a", "1")]), &Modes::new(), BundleCompression::None).unwrap();
     flipped[100] ^= 0xff; // inside the first header: its checksum no longer matches
     refused(&flipped, &Limits::default(), "malformed", "the first entry");
     refused(&[0x1f, 0x8b, 1, 2, 3], &Limits::default(), "malformed", "");
