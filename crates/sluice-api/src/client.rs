@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::agent::{DesiredView, Enroll, Enrolled, EnrollmentTokens, NewEnrollmentTokens, Report, ReportAck};
 use crate::error::{ApiError, ErrorCode};
 use crate::operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, RolloutCommand, RolloutView,
+    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, Revert, RolloutCommand, RolloutView,
     ServiceView, SpecApplied, SpecView, StartRollout, TargetView,
 };
 
@@ -148,6 +148,11 @@ impl Client {
     /// Clear the hold a failed rollout left on `service`.
     pub async fn clear_hold(&self, service: &str, req: &ClearHold) -> Result<ServiceView, ClientError> {
         self.post(&format!("/v1/services/{}/clear-hold", segment(service)), req).await
+    }
+
+    /// Return `service` to its previous known-good (emergency profile, no approvals).
+    pub async fn revert(&self, service: &str, req: &Revert) -> Result<RolloutView, ClientError> {
+        self.post(&format!("/v1/services/{}/revert", segment(service)), req).await
     }
 
     pub async fn start_rollout(&self, start: &StartRollout) -> Result<RolloutView, ClientError> {

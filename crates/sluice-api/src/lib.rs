@@ -13,6 +13,7 @@
 //! | GET | `/v1/services/{service}/releases` | admin | → `Vec<`[`ReleaseView`]`>` |
 //! | GET | `/v1/services` | admin | → `Vec<`[`ServiceView`]`>` |
 //! | POST | `/v1/services/{service}/clear-hold` | admin | [`ClearHold`] → [`ServiceView`] |
+//! | POST | `/v1/services/{service}/revert` | admin | [`Revert`] → [`RolloutView`] |
 //! | POST | `/v1/rollouts` | admin | [`StartRollout`] → [`RolloutView`] |
 //! | GET | `/v1/rollouts?active=true` | admin | → `Vec<`[`RolloutView`]`>` |
 //! | GET | `/v1/rollouts/{id}` | admin | → [`RolloutView`] |
@@ -37,8 +38,8 @@ pub use agent::{
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorCode};
 pub use operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, HoldView, ReleaseCreated, ReleaseView, RolloutCommand, RolloutView,
-    ServiceView, SpecApplied, SpecView, StageView, StartRollout, TargetServiceView, TargetView, WaveView,
+    ApplySpec, ClearHold, CommandKind, EventView, HoldView, ReleaseCreated, ReleaseView, Revert, RolloutCommand,
+    RolloutView, ServiceView, SpecApplied, SpecView, StageView, StartRollout, TargetServiceView, TargetView, WaveView,
 };
 
 /// The header an agent or operator token travels in (`Authorization: Bearer <token>`).

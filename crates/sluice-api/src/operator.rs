@@ -235,6 +235,14 @@ pub struct HoldView {
     pub at: Millis,
 }
 
+/// `POST /v1/services/{service}/revert`: return the service to its previous known-good through
+/// the pipeline's emergency profile (waves and gates, no approvals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revert {
+    /// Why (recorded in the audit log; required).
+    pub reason: String,
+}
+
 /// `POST /v1/services/{service}/clear-hold`: a person has looked at the failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearHold {

@@ -187,8 +187,25 @@ pub enum RolloutCommand {
     Resume(RolloutIdArgs),
     /// Stop and return every touched target to known-good; the service is not held.
     Abort(RolloutIdArgs),
-    /// Return every touched target to known-good now and hold the service.
+    /// Return every touched target to known-good now and hold the service. On a completed
+    /// rollout: revert its service to the known-good before it.
     Rollback(RolloutIdArgs),
+    /// Return a service to its previous known-good through the pipeline's emergency profile
+    /// (waves and gates, no approvals): the fast path that needs no new release.
+    Revert(RolloutRevertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutRevertArgs {
+    pub service: String,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: String,
+    /// Wait until the revert finishes, showing progress; exit 4 if it did not complete.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

@@ -22,9 +22,10 @@ pub mod service;
 pub use action::{Action, Event, EventKind, Outcome};
 pub use gates::{GateEval, Verdict};
 pub use observe::{Observations, Sample};
-pub use plan::{Plan, PlanError, StagePlan, TargetInfo};
+pub use plan::{Plan, PlanError, Seeds, StagePlan, TargetInfo};
 pub use rollout::{
-    Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, Phase, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StartOptions,
+    Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, Phase, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StageMarks,
+    StartOptions, Told,
 };
 pub use service::{Refusal, ServiceState};
 

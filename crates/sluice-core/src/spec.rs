@@ -10,6 +10,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod service;
 pub mod source;
+pub mod warnings;
 pub mod wave;
 
 use std::collections::BTreeMap;
@@ -17,11 +18,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use gate::{CompareGate, GateKind, GateSpec, Metric, ThresholdGate, Tolerance, Worse};
+pub use gate::{CompareGate, GateKind, GateSpec, Metric, OnFail, ThresholdGate, Tolerance, Worse};
 pub use parse::{SpecError, parse_spec};
 pub use pipeline::{
-    CoverageMode, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, EmergencyProfile, OnSilent, PipelineSpec,
-    StageSpec,
+    CanaryOrder, CoverageMode, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, EmergencyProfile, OnSilent,
+    PipelineSpec, StageSpec,
 };
 pub use service::{HealthProbe, Hooks, ServiceSpec};
 pub use source::{HealthSource, Per, PrometheusSource};

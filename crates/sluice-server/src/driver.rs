@@ -76,14 +76,6 @@ pub struct SourcedGate {
 }
 
 /// The stage whose gates judge (or are about to judge) a wave in this phase.
-fn judged_stage(phase: &Phase) -> Option<usize> {
-    match phase {
-        Phase::Applying { stage, .. } | Phase::Baking { stage, .. } => Some(*stage),
-        Phase::Paused { resume_to, .. } => judged_stage(resume_to),
-        _ => None,
-    }
-}
-
 /// How a rollout is to start.
 #[derive(Debug)]
 pub struct StartRequest {
@@ -93,6 +85,9 @@ pub struct StartRequest {
     pub emergency: bool,
     pub reason: Option<String>,
     pub seed: Option<u64>,
+    /// A revert to the service's previous known-good (`release` must be it): the emergency
+    /// profile, no approvals, no probation, allowed while the service is held.
+    pub revert: bool,
 }
 
 /// What the driver task is asked to do, with where to answer.
@@ -134,27 +129,36 @@ impl Driver {
         self.snapshot().active.get(id).cloned()
     }
 
-    /// The gates with a health source of the stage each active rollout is applying or baking
-    /// (also while paused: a paused wave is still judged).
+    /// The gates with a health source of the stages each active rollout judges now: the one
+    /// applying or baking and every stage passed before it (also while paused or awaiting
+    /// approval), every stage in probation (`Rollout::judged_stages`).
     pub fn sourced_gates(&self) -> Vec<SourcedGate> {
         let snap = self.snapshot();
         let mut out = Vec::new();
         for rec in snap.active.values() {
             let r = &rec.rollout;
-            let Some(stage) = judged_stage(&r.phase).and_then(|i| r.plan.stages.get(i)) else { continue };
-            for g in stage.gates.iter().filter(|g| g.source().is_some()) {
-                out.push(SourcedGate { rollout: r.id.clone(), service: r.service.clone(), gate: g.clone() });
+            for stage in r.judged_stages().into_iter().filter_map(|i| r.plan.stages.get(i)) {
+                for g in stage.gates.iter().filter(|g| g.source().is_some()) {
+                    out.push(SourcedGate { rollout: r.id.clone(), service: r.service.clone(), gate: g.clone() });
+                }
             }
         }
         out
     }
 
-    /// The judged targets of the wave an active rollout is applying or baking (what a
-    /// `per: cohort` source's value stands for); empty otherwise.
+    /// The judged targets of the wave an active rollout is applying or baking, or of the whole
+    /// rollout in probation (what a `per: cohort` source's value stands for); empty otherwise.
     pub fn canary(&self, rollout: &str) -> Vec<TargetId> {
         let Some(rec) = self.active(rollout) else { return Vec::new() };
         let r = &rec.rollout;
-        let Some((stage, wave)) = r.position() else { return Vec::new() };
+        let Some((stage, wave)) = r.position() else {
+            // In probation the cohort is every judged target the rollout moved.
+            return if matches!(r.phase, Phase::Probation { .. }) {
+                r.touched.iter().filter(|t| !r.excluded.contains(*t)).cloned().collect()
+            } else {
+                Vec::new()
+            };
+        };
         let Some(sp) = r.plan.stages.get(stage) else { return Vec::new() };
         let end = sp.wave_ends.get(wave).copied().unwrap_or(0).min(sp.targets.len());
         sp.targets[..end].iter().filter(|t| !r.excluded.contains(*t)).cloned().collect()

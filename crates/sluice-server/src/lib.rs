@@ -40,6 +40,7 @@ mod listener;
 mod metrics;
 mod observations;
 mod prometheus_query;
+mod revert;
 mod rollout_view;
 mod routes;
 mod secret;

@@ -43,7 +43,8 @@ fn position_of(r: &Rollout, phase: &Phase) -> Position {
             Position::At { stage: *stage, wave: *wave, state: if *held { "held" } else { "baking" } }
         }
         Phase::AwaitingApproval { stage, .. } => Position::Awaiting { stage: *stage },
-        Phase::Finished { outcome: Outcome::Completed, .. } => Position::Completed,
+        // Every wave passed; every stage stays judged until probation ends.
+        Phase::Finished { outcome: Outcome::Completed, .. } | Phase::Probation { .. } => Position::Completed,
         Phase::RollingBack { .. } => reached(r, false),
         Phase::Finished { .. } => reached(r, true),
         Phase::Paused { .. } => Position::Awaiting { stage: 0 },

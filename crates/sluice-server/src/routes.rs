@@ -28,6 +28,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/v1/services/{service}/releases", post(releases::create).get(releases::list))
         .route("/v1/services", get(services::list))
         .route("/v1/services/{service}/clear-hold", post(services::clear_hold))
+        .route("/v1/services/{service}/revert", post(services::revert))
         .route("/v1/rollouts", post(rollouts::start).get(rollouts::list))
         .route("/v1/rollouts/{id}", get(rollouts::get))
         .route("/v1/rollouts/{id}/{command}", post(rollouts::command))

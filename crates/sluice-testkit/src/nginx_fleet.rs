@@ -30,7 +30,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde_json::Value;
 use sluice_api::{ApplySpec, ClearHold, Client, NewEnrollmentTokens, RolloutView, StartRollout};
-use sluice_core::engine::{Plan, TargetInfo};
+use sluice_core::engine::{Plan, Seeds, TargetInfo};
 use sluice_core::release::{ReleaseFiles, ReleaseId, TargetId};
 use sluice_core::spec::{GateSpec, HealthSource};
 use tokio::time::Instant;
@@ -199,7 +199,7 @@ async fn run_in(
             traffic_share: 0.0,
         });
     }
-    let unlabelled = Plan::new(pipeline, &plan_targets, SEED, false)?;
+    let unlabelled = Plan::new(pipeline, &plan_targets, Seeds::for_service(SERVICE, SEED), false)?;
     let unlabelled_prod =
         unlabelled.stages.iter().find(|s| s.name == "prod").ok_or_else(|| anyhow!("no prod stage"))?;
     let variants: BTreeMap<String, String> = unlabelled_prod
@@ -213,7 +213,7 @@ async fn run_in(
             t.labels.insert("variant".into(), v.clone());
         }
     }
-    let plan = Plan::new(pipeline, &plan_targets, SEED, false)?;
+    let plan = Plan::new(pipeline, &plan_targets, Seeds::for_service(SERVICE, SEED), false)?;
     let prod = plan.stages.iter().find(|s| s.name == "prod").ok_or_else(|| anyhow!("no prod stage"))?;
     let prod_order: Vec<String> = prod.targets.iter().map(|t| t.0.clone()).collect();
     let prod_wave_ends = prod.wave_ends.clone();

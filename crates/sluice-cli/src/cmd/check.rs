@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::Serialize;
+use sluice_core::spec::check::Problem;
+use sluice_core::spec::warnings::spec_warnings;
 use sluice_core::spec::{Spec, parse_spec};
 use sluice_core::validate::{ValidationReport, validate_release};
 
@@ -23,6 +25,8 @@ struct CheckOutput<'a> {
     pipelines: usize,
     /// The fleet checks did not run, and where they do.
     fleet_checks: &'static str,
+    /// What the spec may still get wrong (it is accepted).
+    warnings: Vec<Problem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     release: Option<ReleaseOutput>,
 }
@@ -47,13 +51,16 @@ pub(crate) struct CheckRun {
 
 pub fn run(a: &CheckArgs) -> u8 {
     let spec_name = a.file.display().to_string();
-    let spec = match load_spec(&a.file) {
+    let (spec, text) = match read_limited(&a.file)
+        .and_then(|text| parse_spec(&spec_name, &text).map(|spec| (spec, text)).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("error: {msg}");
             return exit::USAGE;
         }
     };
+    let warnings = spec_warnings(&spec, Some(&text));
     let release = match (&a.service, &a.dir) {
         (None, None) => None,
         (Some(_), None) | (None, Some(_)) => {
@@ -75,6 +82,7 @@ pub fn run(a: &CheckArgs) -> u8 {
         services: spec.services.len(),
         pipelines: spec.pipelines.len(),
         fleet_checks: FLEET_CHECKS,
+        warnings,
         release,
     };
     if a.json {
@@ -87,6 +95,10 @@ pub fn run(a: &CheckArgs) -> u8 {
         }
     } else {
         println!("{spec_name}: ok ({} services, {} pipelines)", out.services, out.pipelines);
+        for w in &out.warnings {
+            let at = w.line.map(|(l, c)| format!(" (line {l}, column {c})")).unwrap_or_default();
+            println!("warning: {}{at}: {}", w.path, w.message);
+        }
         println!("fleet checks {FLEET_CHECKS}");
         if let Some(r) = &out.release {
             if r.report.is_ok() {

@@ -1,4 +1,4 @@
-//! `sluice rollout start|status|pause|resume|abort|rollback`.
+//! `sluice rollout start|status|pause|resume|abort|rollback|revert`.
 //!
 //! `start` prints the new rollout's id on stdout (details on stderr); with `--wait` it then
 //! shows progress until the rollout ends. `status` shows each active rollout (or one) as a
@@ -7,9 +7,11 @@
 
 use std::time::Duration;
 
-use sluice_api::{Client, ClientError, CommandKind, ErrorCode, RolloutCommand as Cmd, RolloutView, StartRollout};
+use sluice_api::{
+    Client, ClientError, CommandKind, ErrorCode, Revert, RolloutCommand as Cmd, RolloutView, StartRollout,
+};
 
-use crate::args::{ConnArgs, RolloutCommand, RolloutIdArgs, RolloutStartArgs, RolloutStatusArgs};
+use crate::args::{ConnArgs, RolloutCommand, RolloutIdArgs, RolloutRevertArgs, RolloutStartArgs, RolloutStatusArgs};
 use crate::clock;
 use crate::connect::{block_on, client};
 use crate::exit;
@@ -32,8 +34,42 @@ pub fn run(c: &RolloutCommand) -> u8 {
         RolloutCommand::Resume(a) => (command(a, CommandKind::Resume), a.conn.json),
         RolloutCommand::Abort(a) => (command(a, CommandKind::Abort), a.conn.json),
         RolloutCommand::Rollback(a) => (command(a, CommandKind::Rollback), a.conn.json),
+        RolloutCommand::Revert(a) => (revert(a), a.conn.json),
     };
     result.unwrap_or_else(|f| f.report(json))
+}
+
+/// Return a service to its previous known-good: no new release, no approvals.
+fn revert(a: &RolloutRevertArgs) -> Result<u8, Failure> {
+    if a.reason.trim().is_empty() {
+        return Err(Failure::Usage("`rollout revert` needs --reason (recorded in the audit log)".into()));
+    }
+    let client = client(&a.conn)?;
+    block_on(async {
+        let view = client.revert(&a.service, &Revert { reason: a.reason.clone() }).await?;
+        if a.conn.json && !a.wait {
+            print_json(&view)?;
+            return Ok(exit::OK);
+        }
+        if !a.conn.json {
+            eprintln!(
+                "reverting {} to {} (rollout {}, emergency profile, no approvals)",
+                view.service,
+                short(&view.release),
+                view.id
+            );
+            println!("{}", view.id);
+        }
+        if !a.wait {
+            return Ok(exit::OK);
+        }
+        let finals = watch(&client, std::slice::from_ref(&view.id), a.conn.json).await?;
+        match finals.first() {
+            Some(v) if a.conn.json => print_json(v)?,
+            _ => eprint!("{}", statuses(&finals, clock::now())),
+        }
+        Ok(outcome_code(&finals))
+    })?
 }
 
 fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {

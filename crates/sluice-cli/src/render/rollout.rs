@@ -38,6 +38,10 @@ pub fn phase_reason(v: &RolloutView) -> Option<String> {
         Phase::AwaitingApproval { why, .. } => Some(why.clone()),
         Phase::Paused { by, .. } => Some(format!("paused by {by}")),
         Phase::RollingBack { why, .. } | Phase::Finished { why, .. } => Some(why.clone()),
+        Phase::Probation { .. } => Some(format!(
+            "every wave passed; every stage stays judged for {} before the release becomes known-good",
+            v.rollout.plan.probation
+        )),
         Phase::Applying { .. } | Phase::Baking { .. } => None,
     }
     .filter(|s| !s.is_empty())

@@ -3,6 +3,7 @@
 //! (the server killed mid-bake, down for a minute, bad bundles, failing hooks, hung and dead
 //! agents, one bad host among good ones, rollbacks whose probe fails).
 
+mod after_the_wave;
 mod bad_bundles;
 mod fail_closed;
 mod hooks;

@@ -66,6 +66,7 @@ pub fn rollout_view() -> RolloutView {
             failure_limit: 1,
             consecutive_failures: 1,
             initial_delay: Dur::ZERO,
+            on_fail: sluice_core::spec::OnFail::Rollback,
         },
         GateEval {
             gate: "p99-vs-baseline".into(),
@@ -85,6 +86,7 @@ pub fn rollout_view() -> RolloutView {
             failure_limit: 1,
             consecutive_failures: 0,
             initial_delay: Dur::ZERO,
+            on_fail: sluice_core::spec::OnFail::Rollback,
         },
     ];
     RolloutView {

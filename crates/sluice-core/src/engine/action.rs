@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::gates::GateEval;
 use crate::release::{ReleaseId, TargetId};
-use crate::time::Millis;
+use crate::time::{Dur, Millis};
 
 /// A decision for the shell to carry out, in order. The shell persists the rollout's new state
 /// and the events before it carries out the moves.
@@ -61,6 +61,9 @@ pub enum EventKind {
         known_good: Option<ReleaseId>,
         emergency: bool,
         reason: Option<String>,
+        /// A revert to the previous known-good (emergency profile, no approvals).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revert: bool,
     },
     StageSkipped {
         stage: String,
@@ -141,6 +144,33 @@ pub enum EventKind {
     },
     Paused {
         by: String,
+    },
+    /// A gate with `on_fail: pause` failed: promotion stopped, waiting for a person.
+    GatePaused {
+        why: String,
+    },
+    /// A stage that had passed failed later (its gates, silence, or a member leaving the
+    /// candidate) while the rollout went on; everything touched rolls back.
+    WatchFailed {
+        stage: String,
+        why: String,
+    },
+    /// Moves of a wave released within the stage's `max_unavailable`.
+    MovesReleased {
+        stage: String,
+        wave: usize,
+        targets: Vec<TargetId>,
+        /// Targets of the stage out of service just before.
+        out_of_service: usize,
+        max_unavailable: usize,
+    },
+    /// Every wave passed: every stage stays judged for `probation` before known-good.
+    ProbationStarted {
+        probation: Dur,
+    },
+    /// Probation ended with every stage healthy: the release is known-good.
+    ProbationPassed {
+        observed: Dur,
     },
     Resumed {
         by: String,

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::observe::{Observations, Sample};
 use super::plan::StagePlan;
+use super::rollout::Told;
 use crate::gate::mann_whitney::{Alternative, mann_whitney};
 use crate::release::{ReleaseId, TargetId};
-use crate::spec::{CompareGate, GateKind, GateSpec, HealthSource, Metric, ThresholdGate, Worse};
+use crate::spec::{CompareGate, GateKind, GateSpec, HealthSource, Metric, OnFail, ThresholdGate, Worse};
 use crate::time::{Dur, Millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,6 +59,13 @@ pub struct GateEval {
     /// Reports ignored right after a member first runs the candidate.
     #[serde(default)]
     pub initial_delay: Dur,
+    /// What a failure of this gate does (`pause` waits for a person instead of rolling back).
+    #[serde(default, skip_serializing_if = "is_rollback")]
+    pub on_fail: OnFail,
+}
+
+fn is_rollback(o: &OnFail) -> bool {
+    *o == OnFail::Rollback
 }
 
 fn one() -> u32 {
@@ -85,9 +93,9 @@ pub struct Window<'a> {
     pub candidate: &'a ReleaseId,
     /// Canary = `stage.targets[..canary_end]`.
     pub canary_end: usize,
-    /// When each wave of the stage started, so a member's reports count from the moment it
-    /// was told to apply (`wave_started[w]` for the members of wave `w`).
-    pub wave_started: &'a [Millis],
+    /// When each batch of the stage's members was told to apply, so a member's reports count
+    /// from that moment.
+    pub told: &'a [Told],
     /// Members left out of judgement (they missed the apply deadline within
     /// `max_unconfirmed`).
     pub excluded: &'a BTreeSet<TargetId>,
@@ -95,9 +103,8 @@ pub struct Window<'a> {
 
 impl Window<'_> {
     /// When the member at `index` of the stage was told to apply.
-    pub fn told(&self, stage: &StagePlan, index: usize) -> Millis {
-        let w = stage.wave_ends.partition_point(|&end| end <= index);
-        self.wave_started.get(w).copied().unwrap_or(self.wave_start)
+    pub fn told(&self, index: usize) -> Millis {
+        self.told.iter().find(|t| t.end > index).map_or(self.wave_start, |t| t.at)
     }
 
     fn judged(&self, stage: &StagePlan, index: usize) -> bool {
@@ -117,7 +124,7 @@ fn member_samples(
     (window, initial_delay): (Dur, Dur),
     f: &mut dyn FnMut(&Sample),
 ) {
-    let told = w.told(stage, index);
+    let told = w.told(index);
     let from = w.now.saturating_sub(window).max(told);
     let target = &stage.targets[index];
     if initial_delay == Dur::ZERO {
@@ -275,6 +282,7 @@ fn threshold(
         failure_limit: g.failure_limit,
         consecutive_failures: 0,
         initial_delay: g.initial_delay,
+        on_fail: g.on_fail,
     };
     aggregate(g, obs, &agg, &mut eval);
     // The aggregate's own failure says most; otherwise members breaching alone fail the gate
@@ -396,6 +404,7 @@ fn compare(
         failure_limit: g.failure_limit,
         consecutive_failures: 0,
         initial_delay: g.initial_delay,
+        on_fail: g.on_fail,
     };
     if canary.len() < g.min_samples as usize || baseline.len() < g.min_samples as usize {
         eval.reason = format!(
@@ -551,6 +560,7 @@ mod tests {
             max_failing_targets: 0,
             failure_limit: 1,
             initial_delay: Dur::ZERO,
+            on_fail: crate::spec::OnFail::Rollback,
         })
     }
 
@@ -572,6 +582,7 @@ mod tests {
             apply_timeout: crate::spec::DEFAULT_APPLY_TIMEOUT,
             max_unconfirmed: None,
             hold_timeout: crate::spec::DEFAULT_HOLD_TIMEOUT,
+            max_unavailable: None,
         }
     }
 
@@ -595,7 +606,7 @@ mod tests {
             wave_start: Millis(0),
             candidate: &cand,
             canary_end: 1,
-            wave_started: &[Millis(0)],
+            told: &[Told { end: 1, at: Millis(0) }],
             excluded: &none,
         };
         let mut evals = evaluate(&g, &st, w, obs);

@@ -1,13 +1,13 @@
 //! The engine's invariants as checks over its output, used by proptests, the simulator, and the
 //! server (which counts violations in a metric rather than trusting they never happen).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::action::{Action, EventKind};
 use super::observe::Observations;
 use super::rollout::Rollout;
 use crate::release::{ReleaseId, TargetId};
-use crate::time::Millis;
+use crate::time::{Dur, Millis};
 
 /// A broken invariant, named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,15 +22,23 @@ pub enum Violation {
     SilentPassed { rollout: String, stage: String, wave: usize, target: TargetId },
     #[error("no-verdict-waits-forever: rollout {rollout} is still {phase} at {now:?}, past its deadline {deadline:?}")]
     PastDeadline { rollout: String, phase: String, now: Millis, deadline: Option<Millis> },
+    #[error("known-good-only-after-probation: {release} {why}")]
+    KnownGoodEarly { release: ReleaseId, why: String },
+    #[error(
+        "never-more-than-max-unavailable: rollout {rollout} moved targets of stage {stage} leaving {out} out of service (max_unavailable {max})"
+    )]
+    OverUnavailable { rollout: String, stage: String, out: usize, max: usize },
 }
 
 /// Every invariant's name, as [`Violation::invariant`] spells it.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 7] = [
     "never-promote-past-failed-gate",
     "only-validated-or-known-good",
     "waves-never-shrink",
     "silence-never-passes",
     "no-verdict-waits-forever",
+    "known-good-only-after-probation",
+    "never-more-than-max-unavailable",
 ];
 
 impl Violation {
@@ -42,11 +50,18 @@ impl Violation {
             Violation::WaveShrank { .. } => "waves-never-shrink",
             Violation::SilentPassed { .. } => "silence-never-passes",
             Violation::PastDeadline { .. } => "no-verdict-waits-forever",
+            Violation::KnownGoodEarly { .. } => "known-good-only-after-probation",
+            Violation::OverUnavailable { .. } => "never-more-than-max-unavailable",
         }
     }
 }
 
 /// Checks of one step against what the fleet showed at `now`:
+/// - `known-good-only-after-probation`: a rollout completes (its release becomes known-good)
+///   only in a step that ended a probation at least as long as its plan's;
+/// - `never-more-than-max-unavailable`: a step that moves targets of a stage with
+///   `max_unavailable` leaves at most that many of the stage's targets out of service (moved
+///   and not yet on the candidate, or not heard from within two report intervals);
 /// - `silence-never-passes`: every judged member of a wave that passed reported since the shell
 ///   started watching and within its stage's `silent_after`;
 /// - `no-verdict-waits-forever`: a rollout that is applying, baking or rolling back has a
@@ -72,9 +87,14 @@ pub fn check_step(r: &Rollout, now: Millis, obs: &dyn Observations, actions: &[A
             }
         }
     }
+    v.extend(check_probation(r, actions));
+    v.extend(check_unavailable(r, now, obs, actions));
     let waits_on_fleet = matches!(
         r.phase,
-        super::Phase::Applying { .. } | super::Phase::Baking { .. } | super::Phase::RollingBack { .. }
+        super::Phase::Applying { .. }
+            | super::Phase::Baking { .. }
+            | super::Phase::Probation { .. }
+            | super::Phase::RollingBack { .. }
     );
     if waits_on_fleet && r.deadline().is_none_or(|d| now >= d) {
         v.push(Violation::PastDeadline {
@@ -85,6 +105,65 @@ pub fn check_step(r: &Rollout, now: Millis, obs: &dyn Observations, actions: &[A
         });
     }
     v
+}
+
+fn check_probation(r: &Rollout, actions: &[Action]) -> Vec<Violation> {
+    let events = || actions.iter().filter_map(|a| if let Action::Record(e) = a { Some(&e.kind) } else { None });
+    let completed = events().any(|k| matches!(k, EventKind::Finished { outcome: super::Outcome::Completed, .. }));
+    if !completed || r.plan.probation == Dur::ZERO {
+        return Vec::new();
+    }
+    match events().find_map(|k| if let EventKind::ProbationPassed { observed } = k { Some(*observed) } else { None }) {
+        Some(observed) if observed >= r.plan.probation => Vec::new(),
+        Some(observed) => vec![Violation::KnownGoodEarly {
+            release: r.release.clone(),
+            why: format!("completed after {observed} of its {} probation", r.plan.probation),
+        }],
+        None => vec![Violation::KnownGoodEarly {
+            release: r.release.clone(),
+            why: format!("completed without ending its {} probation", r.plan.probation),
+        }],
+    }
+}
+
+fn check_unavailable(r: &Rollout, now: Millis, obs: &dyn Observations, actions: &[Action]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let fresh_from = now.saturating_sub(Dur(r.report_interval.0.saturating_mul(super::rollout::FRESH_INTERVALS)));
+    let touched: BTreeSet<&TargetId> = r.touched.iter().collect();
+    for a in actions {
+        let Action::SetDesired { targets, .. } = a else { continue };
+        let Some(first) = targets.first() else { continue };
+        let Some(sp) = r.plan.stages.iter().find(|s| s.targets.contains(first)) else { continue };
+        let Some(max) = sp.max_unavailable else { continue };
+        let out = sp
+            .targets
+            .iter()
+            .filter(|t| {
+                (touched.contains(t) && obs.running(t) != Some(&r.release))
+                    || obs.last_report(t).is_none_or(|at| at < fresh_from)
+            })
+            .count();
+        if out > max {
+            v.push(Violation::OverUnavailable { rollout: r.id.clone(), stage: sp.name.clone(), out, max });
+        }
+    }
+    v
+}
+
+/// `known-good-only-after-probation`, across rollouts: a rollback returns only to a release that
+/// finished its probation (`probated`: releases whose rollouts completed, and the release the
+/// fleet trusted before sluice's first rollout).
+pub fn check_rollback_targets(probated: &BTreeSet<ReleaseId>, actions: &[Action]) -> Vec<Violation> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RollBack { to: Some(to), .. } if !probated.contains(to) => Some(Violation::KnownGoodEarly {
+                release: to.clone(),
+                why: "is a rollback's destination but never finished a probation".into(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Static checks of a rollout's plan.

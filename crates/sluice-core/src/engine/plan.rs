@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::labels::Labels;
 use crate::release::TargetId;
 use crate::spec::{
-    CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, GateSpec, OnSilent, PipelineSpec, WaveSize,
+    CanaryOrder, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, GateSpec, OnSilent, PipelineSpec, WaveSize,
 };
 use crate::time::Dur;
 
@@ -54,6 +54,10 @@ pub struct StagePlan {
     pub max_unconfirmed: Option<WaveSize>,
     #[serde(default = "default_hold_timeout")]
     pub hold_timeout: Dur,
+    /// How many of the stage's targets may be out of service at once (`None`: unbounded),
+    /// resolved against the stage's size (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<usize>,
 }
 
 fn default_apply_timeout() -> Dur {
@@ -74,6 +78,11 @@ impl StagePlan {
         }
     }
 
+    /// Where wave `wave` ends (how many of the stage's targets it covers).
+    pub fn wave_end(&self, wave: usize) -> usize {
+        self.wave_ends.get(wave).copied().unwrap_or(0).min(self.targets.len())
+    }
+
     /// Label `label` of the target at `index` in `targets`.
     pub fn label_of(&self, label: &str, index: usize) -> Option<&str> {
         self.label_values.get(label).and_then(|v| v.get(index)).map(String::as_str)
@@ -83,6 +92,25 @@ impl StagePlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub stages: Vec<StagePlan>,
+    /// How long every stage stays judged after the last wave before the release becomes
+    /// known-good.
+    #[serde(default)]
+    pub probation: Dur,
+}
+
+/// What orders a plan's waves: `stable` stages use the service's seed (the same hosts first in
+/// every rollout of it), `rotate` stages the rollout's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeds {
+    pub stable: u64,
+    pub rotate: u64,
+}
+
+impl Seeds {
+    /// The stable seed of `service`, and `rollout` for rotating stages.
+    pub fn for_service(service: &str, rollout: u64) -> Seeds {
+        Seeds { stable: mix(0, service), rotate: rollout }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +128,12 @@ impl Plan {
     /// waves (spread over the `spread_by` labels, then by a seeded hash), and cut the waves.
     /// With `emergency`, bakes are capped by the pipeline's emergency profile; nothing else
     /// changes: the first wave and every gate stay.
-    pub fn new(pipeline: &PipelineSpec, targets: &[TargetInfo], seed: u64, emergency: bool) -> Result<Plan, PlanError> {
+    pub fn new(
+        pipeline: &PipelineSpec,
+        targets: &[TargetInfo],
+        seeds: Seeds,
+        emergency: bool,
+    ) -> Result<Plan, PlanError> {
         let mut per_stage: Vec<Vec<&TargetInfo>> = vec![Vec::new(); pipeline.stages.len()];
         for t in targets {
             if let Some(i) = pipeline.stages.iter().position(|s| s.selector.matches(&t.labels)) {
@@ -126,6 +159,10 @@ impl Plan {
                 spec.spread_by.clone()
             } else {
                 spec.require_coverage.as_ref().map(|c| c.labels.clone()).unwrap_or_default()
+            };
+            let seed = match spec.canary {
+                CanaryOrder::Stable => seeds.stable,
+                CanaryOrder::Rotate => seeds.rotate,
             };
             order_for_waves(&mut members, &spread, seed);
             let n = members.len();
@@ -174,10 +211,21 @@ impl Plan {
                 apply_timeout: spec.apply_timeout,
                 max_unconfirmed: spec.max_unconfirmed,
                 hold_timeout: spec.hold_timeout,
+                max_unavailable: spec.max_unavailable.map(|m| unavailable_allowed(m, n)),
             });
         }
-        Ok(Plan { stages })
+        Ok(Plan { stages, probation: pipeline.probation(emergency) })
     }
+}
+
+/// `max_unavailable` of a stage of `n` targets: a share rounds down, and at least one target may
+/// always be out (else nothing could ever move).
+fn unavailable_allowed(m: WaveSize, n: usize) -> usize {
+    let allowed = match m {
+        WaveSize::Count(c) => usize::try_from(c).unwrap_or(usize::MAX),
+        WaveSize::Percent(p) => ((p / 100.0) * n as f64).floor() as usize,
+    };
+    allowed.max(1)
 }
 
 /// Seeded order: round-robin over the combinations of `spread` labels (each combination's

@@ -6,20 +6,24 @@
 //! deadline ([`Rollout::deadline`]); a rollback is done only when every touched target runs
 //! known-good, else it ends `rollback incomplete`, naming each target still out and why.
 
+mod batch;
 mod command;
+mod marks;
 mod rollback;
 mod silence;
+mod watch;
 mod wave;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::marks::{StageMarks, Told};
 pub use self::silence::FRESH_INTERVALS;
 use super::action::{Action, Event, EventKind, Outcome};
 use super::gates::{GateEval, Verdict};
 use super::observe::Observations;
-use super::plan::{Plan, PlanError, TargetInfo};
+use super::plan::{Plan, PlanError, Seeds, TargetInfo};
 use crate::release::{ReleaseId, TargetId};
 use crate::spec::PipelineSpec;
 use crate::time::{Dur, Millis};
@@ -54,7 +58,19 @@ pub enum Phase {
         #[serde(default)]
         checked: Millis,
     },
-    /// Promotion stopped by a person. Gates still judge, and a failure still rolls back.
+    /// Every wave of every stage passed; every stage's gates keep judging until `observed`
+    /// (time in which every member reported) reaches the pipeline's probation. Only then does
+    /// the release become known-good.
+    Probation {
+        since: Millis,
+        held: bool,
+        #[serde(default)]
+        observed: Dur,
+        #[serde(default)]
+        checked: Millis,
+    },
+    /// Promotion stopped by a person (or by a failing gate with `on_fail: pause`). Gates still
+    /// judge, and a failure of any other gate still rolls back.
     Paused {
         resume_to: Box<Phase>,
         by: String,
@@ -86,7 +102,11 @@ pub struct StartOptions {
     pub emergency: bool,
     /// Why (required for emergency rollouts by the shell's policy).
     pub reason: Option<String>,
-    /// Seeds the wave order.
+    /// A revert to the service's previous known-good: the emergency profile, no approvals, no
+    /// probation (the release already finished one).
+    #[serde(default)]
+    pub revert: bool,
+    /// Seeds the wave order of stages with `canary: rotate` (others use the service's seed).
     pub seed: u64,
     /// How often targets report: silence, observed bake time and failure streaks are
     /// measured in it.
@@ -96,7 +116,13 @@ pub struct StartOptions {
 
 impl Default for StartOptions {
     fn default() -> Self {
-        StartOptions { emergency: false, reason: None, seed: 0, report_interval: DEFAULT_REPORT_INTERVAL }
+        StartOptions {
+            emergency: false,
+            reason: None,
+            revert: false,
+            seed: 0,
+            report_interval: DEFAULT_REPORT_INTERVAL,
+        }
     }
 }
 
@@ -116,6 +142,9 @@ pub struct Rollout {
     pub release: ReleaseId,
     pub known_good: Option<ReleaseId>,
     pub emergency: bool,
+    /// A revert to an earlier known-good (see [`StartOptions::revert`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revert: bool,
     pub plan: Plan,
     pub phase: Phase,
     pub started_at: Millis,
@@ -130,15 +159,19 @@ pub struct Rollout {
     pub approved: BTreeSet<usize>,
     /// Stages whose coverage was already judged.
     pub coverage_checked: BTreeSet<usize>,
-    /// When each wave of the current stage started (its members were told to apply).
+    /// For each stage reached, when its waves started and its members were told to apply.
     #[serde(default)]
-    pub wave_started: Vec<Millis>,
+    pub marks: Vec<StageMarks>,
     /// Members that missed the apply deadline within `max_unconfirmed`: left out of judgement,
     /// still rolled back with the rest.
     #[serde(default)]
     pub excluded: BTreeSet<TargetId>,
-    /// The latest evaluation of each gate (and scope), for status displays.
+    /// The latest evaluation of each gate (and scope) of the current wave, for status displays.
     pub last_evals: Vec<GateEval>,
+    /// The latest evaluations of each stage already passed (watched until the rollout ends),
+    /// by stage name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub watched: BTreeMap<String, Vec<GateEval>>,
     /// Last verdict per gate and scope, so the log records changes, not every evaluation.
     last_verdicts: BTreeMap<String, Verdict>,
     /// Failing streaks per gate and scope, for `failure_limit`.
@@ -178,13 +211,23 @@ impl Rollout {
         opts: &StartOptions,
         now: Millis,
     ) -> Result<(Rollout, Vec<Action>), PlanError> {
-        let plan = Plan::new(pipeline, targets, opts.seed, opts.emergency)?;
+        let service = service.into();
+        let emergency = opts.emergency || opts.revert;
+        let mut plan = Plan::new(pipeline, targets, Seeds::for_service(&service, opts.seed), emergency)?;
+        if opts.revert {
+            plan.probation = Dur::ZERO;
+            for s in &mut plan.stages {
+                s.approval = false;
+                s.coverage = None;
+            }
+        }
         let mut r = Rollout {
             id: id.into(),
-            service: service.into(),
+            service,
             release,
             known_good,
-            emergency: opts.emergency,
+            emergency,
+            revert: opts.revert,
             plan,
             phase: Phase::Finished { outcome: Outcome::Aborted, at: now, why: String::new() },
             started_at: now,
@@ -193,9 +236,10 @@ impl Rollout {
             failed: false,
             approved: BTreeSet::new(),
             coverage_checked: BTreeSet::new(),
-            wave_started: Vec::new(),
+            marks: Vec::new(),
             excluded: BTreeSet::new(),
             last_evals: Vec::new(),
+            watched: BTreeMap::new(),
             last_verdicts: BTreeMap::new(),
             streaks: BTreeMap::new(),
             rollback_failures: BTreeSet::new(),
@@ -208,8 +252,9 @@ impl Rollout {
                 service: r.service.clone(),
                 release: r.release.clone(),
                 known_good: r.known_good.clone(),
-                emergency: opts.emergency,
+                emergency,
                 reason: opts.reason.clone(),
+                revert: opts.revert,
             },
         );
         r.enter_stage(&mut out, now, 0);
@@ -239,15 +284,41 @@ impl Rollout {
         }
     }
 
+    /// The stages whose gates judge now: the current one and every one reached before it
+    /// (passed stages stay watched), all of them in probation; none once rolling back or
+    /// finished. Shells fetch health sources for these.
+    pub fn judged_stages(&self) -> Vec<usize> {
+        let upto = match &self.phase {
+            Phase::Paused { resume_to, .. } => Self::judged_upto(resume_to, self.plan.stages.len()),
+            p => Self::judged_upto(p, self.plan.stages.len()),
+        };
+        (0..upto.min(self.plan.stages.len()))
+            .filter(|&s| self.marks.get(s).is_some_and(|m| !m.told.is_empty()))
+            .collect()
+    }
+
+    /// Stages `..n` judged in `phase` (reached ones only; see [`Rollout::judged_stages`]).
+    fn judged_upto(phase: &Phase, all: usize) -> usize {
+        match phase {
+            Phase::Applying { stage, .. } | Phase::Baking { stage, .. } => stage + 1,
+            Phase::AwaitingApproval { stage, .. } => *stage,
+            Phase::Probation { .. } => all,
+            Phase::Paused { .. } | Phase::RollingBack { .. } | Phase::Finished { .. } => 0,
+        }
+    }
+
     /// The time by which the current phase must end; `None` only while the rollout waits for a
     /// person (approval, pause) or is finished. Invariant `no-verdict-waits-forever`: a step at
     /// or after it always moves the phase on.
     pub fn deadline(&self) -> Option<Millis> {
         match &self.phase {
-            Phase::Applying { stage, since, .. } => self.plan.stages.get(*stage).map(|s| *since + s.apply_timeout),
+            Phase::Applying { stage, since, .. } => {
+                self.plan.stages.get(*stage).map(|s| self.apply_clock(*stage, *since) + s.apply_timeout)
+            }
             Phase::Baking { stage, since, .. } => {
                 self.plan.stages.get(*stage).map(|s| *since + s.bake + s.hold_timeout)
             }
+            Phase::Probation { since, .. } => Some(*since + self.plan.probation + self.probation_hold_timeout()),
             Phase::RollingBack { since, .. } => Some(*since + ROLLBACK_CONFIRM_TIMEOUT),
             Phase::AwaitingApproval { .. } | Phase::Paused { .. } | Phase::Finished { .. } => None,
         }
@@ -259,9 +330,12 @@ impl Rollout {
     pub fn deadlines(&self) -> Vec<Deadline> {
         let d = |what: &str, at: Millis| Deadline { what: what.to_string(), at };
         match &self.phase {
-            Phase::Applying { stage, since, .. } => {
-                self.plan.stages.get(*stage).map(|s| vec![d("apply", *since + s.apply_timeout)]).unwrap_or_default()
-            }
+            Phase::Applying { stage, since, .. } => self
+                .plan
+                .stages
+                .get(*stage)
+                .map(|s| vec![d("apply", self.apply_clock(*stage, *since) + s.apply_timeout)])
+                .unwrap_or_default(),
             Phase::Baking { stage, since, observed, checked, .. } => self
                 .plan
                 .stages
@@ -271,6 +345,13 @@ impl Rollout {
                     vec![d("bake", (*checked).max(*since) + left), d("hold", *since + s.bake + s.hold_timeout)]
                 })
                 .unwrap_or_default(),
+            Phase::Probation { since, observed, checked, .. } => {
+                let left = Dur(self.plan.probation.0.saturating_sub(observed.0));
+                vec![
+                    d("probation", (*checked).max(*since) + left),
+                    d("hold", *since + self.plan.probation + self.probation_hold_timeout()),
+                ]
+            }
             Phase::RollingBack { since, .. } => vec![d("rollback", *since + ROLLBACK_CONFIRM_TIMEOUT)],
             _ => Vec::new(),
         }
@@ -298,7 +379,13 @@ impl Rollout {
 
     fn step_once(&mut self, out: &mut Vec<Action>, now: Millis, obs: &dyn Observations) {
         match self.phase.clone() {
-            Phase::Finished { .. } | Phase::AwaitingApproval { .. } => {}
+            Phase::Finished { .. } => {}
+            Phase::AwaitingApproval { stage, .. } => {
+                self.guard_passed(out, now, obs, stage, "while awaiting approval");
+            }
+            Phase::Probation { since, held, observed, checked } => {
+                self.step_probation(out, now, obs, since, held, observed, checked);
+            }
             Phase::Applying { stage, wave, since } => self.step_applying(out, now, obs, stage, wave, since),
             Phase::Baking { stage, wave, since, held, observed, checked } => {
                 self.step_baking(out, now, obs, (stage, wave), since, held, observed, checked)

@@ -17,7 +17,13 @@ pub struct ServiceState {
     pub active: Option<String>,
     /// Set when a rollout failed: new rollouts are refused until a person clears it.
     pub hold: Option<Hold>,
+    /// Earlier known-good releases, oldest first (at most [`HISTORY`]): what a revert returns to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<ReleaseId>,
 }
+
+/// How many earlier known-good releases a service remembers.
+pub const HISTORY: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
@@ -59,6 +65,17 @@ impl ServiceState {
         }
         match &rollout.phase {
             super::rollout::Phase::Finished { outcome: Outcome::Completed, .. } => {
+                if rollout.revert {
+                    // Back to an earlier known-good: it leaves the history.
+                    if self.previous.last() == Some(&rollout.release) {
+                        self.previous.pop();
+                    }
+                } else if let Some(old) = self.known_good.take().filter(|old| *old != rollout.release) {
+                    self.previous.push(old);
+                    if self.previous.len() > HISTORY {
+                        self.previous.remove(0);
+                    }
+                }
                 self.known_good = Some(rollout.release.clone());
             }
             super::rollout::Phase::Finished {
@@ -73,6 +90,11 @@ impl ServiceState {
             }
             _ => {}
         }
+    }
+
+    /// What `rollout revert` returns the service to: the known-good before the current one.
+    pub fn revert_target(&self) -> Option<&ReleaseId> {
+        self.previous.last()
     }
 
     /// A person looked at the failure and lets new rollouts start again.

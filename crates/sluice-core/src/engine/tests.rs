@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::invariants::{apply_desired, check_actions, check_plan, check_step};
+use super::invariants::{apply_desired, check_actions, check_plan, check_rollback_targets, check_step};
 use super::rollout::ROLLBACK_CONFIRM_TIMEOUT;
 use super::*;
 use crate::labels::{LabelMatch, Labels, Selector};
@@ -48,6 +48,10 @@ struct Fleet {
     watching_since: Millis,
     /// When set, only these targets fail on the bad release (whatever `affected` says).
     bad_targets: Option<BTreeSet<TargetId>>,
+    /// The bad release fails only this long after a target starts running it (delayed onset).
+    bad_after: Option<u64>,
+    /// The bad release fails only from this time on (a failure that starts later).
+    bad_from: Option<Millis>,
 }
 
 impl Fleet {
@@ -84,6 +88,8 @@ impl Fleet {
             bad_for: None,
             watching_since: Millis(0),
             bad_targets: None,
+            bad_after: None,
+            bad_from: None,
         }
     }
 
@@ -188,7 +194,9 @@ impl Observations for Fleet {
                     Some(only) => only.contains(target),
                     None => self.labels(target).is_some_and(|l| (self.affected)(l)),
                 }
-                && self.bad_for.is_none_or(|d| at.since(self.since_on(target, at)).0 < d);
+                && self.bad_for.is_none_or(|d| at.since(self.since_on(target, at)).0 < d)
+                && self.bad_after.is_none_or(|d| at.since(self.since_on(target, at)).0 >= d)
+                && self.bad_from.is_none_or(|from| at >= from);
             let requests = self.requests.get(target).copied().unwrap_or(100);
             let errors = if failing { (self.bad_error_rate * requests as f64) as u64 } else { 0 };
             f(&Sample { at, release, requests, errors, ..Sample::default() });
@@ -212,6 +220,7 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
             max_failing_targets: 0,
             failure_limit: 1,
             initial_delay: Dur::ZERO,
+            on_fail: crate::spec::OnFail::Rollback,
         })]
     } else {
         vec![]
@@ -230,6 +239,8 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
         apply_timeout: crate::spec::DEFAULT_APPLY_TIMEOUT,
         max_unconfirmed: None,
         hold_timeout: crate::spec::DEFAULT_HOLD_TIMEOUT,
+        max_unavailable: None,
+        canary: crate::spec::CanaryOrder::Stable,
         // Most scripted fleets leave a stage empty; the refusal has its own test.
         allow_empty: true,
     }
@@ -244,6 +255,7 @@ fn pipeline() -> PipelineSpec {
             stage("prod", "prod", &[Count(1), Percent(10.0), Percent(50.0), Percent(100.0)], 30_000, true),
         ],
         emergency: EmergencyProfile { max_bake: Dur::secs(10) },
+        probation: None,
     }
 }
 
@@ -274,6 +286,51 @@ fn drive(fleet: &mut Fleet, mut r: Rollout, first: Vec<Action>, limit: u64) -> (
 fn start(fleet: &Fleet, opts: &StartOptions) -> (Rollout, Vec<Action>) {
     Rollout::start("r1", "edge", "v2".into(), Some("v1".into()), &pipeline(), &fleet.targets, opts, Millis(0))
         .expect("plan")
+}
+
+/// Drive to the end (or `limit`) calling `hook` before each step, checking every invariant.
+fn drive_with(
+    fleet: &mut Fleet,
+    mut r: Rollout,
+    first: Vec<Action>,
+    limit: u64,
+    mut hook: impl FnMut(&mut Fleet, &Rollout, Millis),
+) -> (Rollout, Vec<(Millis, Action)>) {
+    let mut all: Vec<(Millis, Action)> = first.iter().map(|a| (r.started_at, a.clone())).collect();
+    fleet.carry_out(r.started_at, &first);
+    let mut now = r.started_at;
+    while !r.is_finished() && now.0 < limit {
+        now = now + Dur(1_000);
+        hook(fleet, &r, now);
+        fleet.advance(now);
+        let failed_before = r.failed;
+        let acts = r.step(now, fleet);
+        let mut v = check_actions(&r, failed_before, &acts);
+        v.extend(check_step(&r, now, fleet, &acts));
+        assert!(v.is_empty(), "invariant broken at {now:?}: {v:?}");
+        fleet.carry_out(now, &acts);
+        all.extend(acts.into_iter().map(|a| (now, a)));
+    }
+    (r, all)
+}
+
+fn first_event(all: &[(Millis, Action)], pred: impl Fn(&EventKind) -> bool) -> Option<(Millis, EventKind)> {
+    all.iter().find_map(|(at, a)| match a {
+        Action::Record(e) if pred(&e.kind) => Some((*at, e.kind.clone())),
+        _ => None,
+    })
+}
+
+fn start_with(fleet: &Fleet, p: &PipelineSpec) -> (Rollout, Vec<Action>) {
+    Rollout::start("r1", "edge", "v2".into(), Some("v1".into()), p, &fleet.targets, &StartOptions::default(), Millis(0))
+        .expect("plan")
+}
+
+fn gate_mut(p: &mut PipelineSpec, stage: usize) -> &mut crate::spec::ThresholdGate {
+    match p.stages[stage].gates.get_mut(0) {
+        Some(GateSpec::Threshold(t)) => t,
+        _ => panic!("the test pipeline has a threshold gate"),
+    }
 }
 
 fn events(actions: &[Action]) -> Vec<&EventKind> {
@@ -385,7 +442,8 @@ fn abort_and_manual_rollback_return_to_known_good() {
         assert!(acts.iter().any(|a| matches!(a, Action::RollBack { to: Some(to), .. } if to.0 == "v1")));
         let (r, _) = drive(&mut fleet, r, acts, 600_000);
         assert_eq!(r.outcome(), Some(outcome));
-        let mut svc = ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None };
+        let mut svc =
+            ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None, previous: Vec::new() };
         svc.finished(&r, Millis(1));
         assert_eq!(svc.hold.is_some(), outcome == Outcome::RolledBack);
         assert_eq!(svc.known_good, Some("v1".into()));
@@ -503,7 +561,9 @@ proptest! {
         mute in prop::option::of((0usize..70, 0u64..400, prop::option::of(1u64..300))),
         stuck in prop::option::of(0usize..70),
         hold_on_silence in any::<bool>(),
+        after in (prop::option::of(1u64..5), prop::option::of(0u64..60_000), prop::option::of(0u64..120_000), any::<bool>(), any::<bool>()),
     ) {
+        let (max_unavailable, probation, bad_after, pause_gate, rotate) = after;
         let mut fleet = Fleet::new(&[("dev", dev), ("staging", staging), ("prod", prod)], Some("v1"));
         fleet.bad = Some("v2".into());
         fleet.bad_error_rate = rate;
@@ -514,6 +574,15 @@ proptest! {
         p.stages[2].bake = Dur(bake);
         if hold_on_silence {
             p.stages[2].on_silent = crate::spec::OnSilent::Hold;
+        }
+        p.stages[2].max_unavailable = max_unavailable.map(WaveSize::Count);
+        p.probation = probation.map(Dur);
+        fleet.bad_after = bad_after;
+        if pause_gate {
+            gate_mut(&mut p, 2).on_fail = crate::spec::OnFail::Pause;
+        }
+        if rotate {
+            p.stages[2].canary = crate::spec::CanaryOrder::Rotate;
         }
         if let Some(i) = stuck {
             let t = fleet.targets[i % fleet.targets.len()].id.clone();
@@ -535,6 +604,7 @@ proptest! {
         fleet.carry_out(Millis(0), &first);
         let mut now = Millis(0);
         let mut failed_seen = false;
+        let probated: BTreeSet<ReleaseId> = [ReleaseId::from("v1")].into_iter().collect();
         for tick in 0..900u64 {
             if r.is_finished() { break; }
             now = now + Dur(1_000);
@@ -559,6 +629,8 @@ proptest! {
             // silence-never-passes and no-verdict-waits-forever too
             let mut v = check_actions(&r, failed_before, &acts);
             v.extend(check_step(&r, now, &fleet, &acts));
+            // known-good-only-after-probation: v1 is the only release that finished one
+            v.extend(check_rollback_targets(&probated, &acts));
             prop_assert!(v.is_empty(), "invariant broken: {:?}", v);
             if failed_seen {
                 let promoted = acts.iter().any(|a| matches!(a, Action::SetDesired { .. }));
@@ -700,4 +772,5 @@ fn the_log_keeps_the_evaluations_that_let_each_wave_pass() {
     assert!(passes >= 3, "{passes}");
 }
 
+mod after_the_wave;
 mod fail_closed;

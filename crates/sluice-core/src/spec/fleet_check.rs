@@ -36,7 +36,7 @@ use super::gate::{GateSpec, Metric};
 use super::locate::{Seg, locate, render};
 use super::pipeline::{PipelineSpec, StageSpec};
 use super::source::HealthSource;
-use crate::engine::plan::{Plan, TargetInfo};
+use crate::engine::plan::{Plan, Seeds, TargetInfo};
 use crate::release::TargetId;
 use crate::time::Dur;
 
@@ -206,7 +206,7 @@ fn check_pipeline(f: &mut Finder<'_>, name: &str, pipeline: &PipelineSpec, servi
     for s in &mut lenient.stages {
         s.allow_empty = true;
     }
-    let plan = Plan::new(&lenient, &infos, 0, false).ok();
+    let plan = Plan::new(&lenient, &infos, Seeds { stable: 0, rotate: 0 }, false).ok();
     let by_id: BTreeMap<&TargetId, &FleetTarget> = fleet.targets.iter().map(|t| (&t.info.id, t)).collect();
     for (si, stage) in pipeline.stages.iter().enumerate() {
         let planned = plan.as_ref().and_then(|p| p.stages.get(si));

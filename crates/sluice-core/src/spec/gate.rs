@@ -118,6 +118,10 @@ pub struct ThresholdGate {
     /// reload's warm-up); default 0s.
     #[serde(default)]
     pub initial_delay: Dur,
+    /// What a failure of this gate does: `rollback` (default) rolls every touched target back;
+    /// `pause` keeps the candidate where it is, stops promotion and waits for a person.
+    #[serde(default)]
+    pub on_fail: OnFail,
 }
 
 /// How a gate treats a failing evaluation and a fresh member: the knobs Argo Rollouts
@@ -126,6 +130,18 @@ pub struct ThresholdGate {
 pub struct Tolerance {
     pub failure_limit: u32,
     pub initial_delay: Dur,
+}
+
+/// What a failing gate does to its rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFail {
+    /// Roll every touched target back to known-good.
+    #[default]
+    Rollback,
+    /// Keep the candidate where it is, stop promotion, and wait for a person (resume, abort or
+    /// roll back).
+    Pause,
 }
 
 impl Default for Tolerance {
@@ -173,6 +189,10 @@ pub struct CompareGate {
     /// reload's warm-up); default 0s.
     #[serde(default)]
     pub initial_delay: Dur,
+    /// What a failure of this gate does: `rollback` (default) rolls every touched target back;
+    /// `pause` keeps the candidate where it is, stops promotion and waits for a person.
+    #[serde(default)]
+    pub on_fail: OnFail,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -17,6 +17,21 @@ pub struct PipelineSpec {
     /// wave of a stage or any gate.
     #[serde(default)]
     pub emergency: EmergencyProfile,
+    /// How long every stage's gates keep judging after the last wave before the release
+    /// becomes known-good (default: the longest bake of the pipeline). A failure in probation
+    /// rolls back to the previous known-good; a rollback never returns to a release that has
+    /// not finished its probation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation: Option<Dur>,
+}
+
+impl PipelineSpec {
+    /// The probation as written, or the longest bake; an emergency rollout caps it at the
+    /// emergency profile's `max_bake`, as it caps bakes.
+    pub fn probation(&self, emergency: bool) -> Dur {
+        let p = self.probation.unwrap_or_else(|| self.stages.iter().map(|s| s.bake).max().unwrap_or(Dur::ZERO));
+        if emergency { p.min(self.emergency.max_bake) } else { p }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -72,6 +87,28 @@ pub struct StageSpec {
     /// that selects nothing is refused at `apply` and at rollout start.
     #[serde(default)]
     pub allow_empty: bool,
+    /// At no instant are more of the stage's targets out of service (told to apply and not yet
+    /// confirmed, or silent) than this (a count, or a share of the stage such as `10%`): a
+    /// wave's moves are released in batches within it, whatever the wave sizes say. Rollbacks
+    /// are not batched (a failing release is worse than lost capacity). Default: unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<WaveSize>,
+    /// The order waves take the stage's targets: `stable` (default) puts the same hosts first
+    /// in every rollout of the service, so a parity gap is caught at the same wave every time;
+    /// `rotate` draws a new order per rollout.
+    #[serde(default)]
+    pub canary: CanaryOrder,
+}
+
+/// The order a stage's waves take its targets in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryOrder {
+    /// The same order in every rollout of the service.
+    #[default]
+    Stable,
+    /// A new order for every rollout.
+    Rotate,
 }
 
 /// What a silent wave member does to its wave.

@@ -164,3 +164,26 @@ fn bad_prometheus_sources_are_refused_with_their_place() {
     let e = err(&SOURCED.replace("url: URL", "uri: URL"));
     assert!(e.contains("uri"), "{e}");
 }
+
+#[test]
+fn a_production_stage_that_moves_everything_at_once_is_warned_about() {
+    use super::warnings::spec_warnings;
+    let gate = "        gates: [{threshold: {name: e, metric: error_rate, max: 0.01}}]\n";
+    let text = format!(
+        "services: {{}}\npipelines:\n  p:\n    stages:\n      - name: dev\n        selector: {{env: dev}}\n{gate}      - name: prod\n        selector: {{env: prod}}\n{gate}        waves: [\"100%\"]\n"
+    );
+    let text = text.as_str();
+    let spec = parse_spec("sluice.yaml", text).expect("parses");
+    let w = spec_warnings(&spec, Some(text));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].path, "pipelines.p.stages[1].waves");
+    assert_eq!(w[0].line, Some((11, 9)));
+    assert!(w[0].message.contains("stage \"prod\"") && w[0].message.contains("one wave of 100%"), "{}", w[0].message);
+    // A canary first, or a bound on what is out at once, is enough; dev's single wave is fine.
+    let canary = text.replace("waves: [\"100%\"]", "waves: [1, \"100%\"]");
+    assert!(spec_warnings(&parse_spec("s.yaml", &canary).expect("parses"), None).is_empty());
+    let bounded = format!("{text}        max_unavailable: 10%\n");
+    assert!(spec_warnings(&parse_spec("s.yaml", &bounded).expect("parses"), None).is_empty());
+    // The example spec gets no warning.
+    assert!(spec_warnings(&parse_spec("e.yaml", EXAMPLE).expect("parses"), Some(EXAMPLE)).is_empty());
+}

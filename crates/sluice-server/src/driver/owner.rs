@@ -114,15 +114,28 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
         )));
     }
     let mut service_state = app.store.get_service_state(&req.service).await?;
-    service_state
-        .may_start()
-        .map_err(|refusal| HttpError::conflict(format!("cannot start a rollout of {}: {refusal}", req.service)))?;
+    if req.revert {
+        // A revert is the fast way back: a hold (left by a failed rollout) does not stop it.
+        if service_state.revert_target() != Some(&req.release) {
+            return Err(HttpError::conflict(format!(
+                "cannot revert {}: its previous known-good is {}, not {}",
+                req.service,
+                service_state.revert_target().map_or("unknown (nothing to revert to)".to_string(), ToString::to_string),
+                req.release
+            )));
+        }
+    } else {
+        service_state
+            .may_start()
+            .map_err(|refusal| HttpError::conflict(format!("cannot start a rollout of {}: {refusal}", req.service)))?;
+    }
     let targets: Vec<_> = app.store.list_targets().await?.iter().map(|t| t.info()).collect();
     let now = clock::now();
     let id = new_rollout_id(now);
     let opts = StartOptions {
         emergency: req.emergency,
         reason: req.reason,
+        revert: req.revert,
         seed: req.seed.unwrap_or_else(|| seed_of(&id)),
         report_interval: Dur(app.config.report_interval_ms()),
     };
@@ -182,6 +195,13 @@ async fn clear_hold(app: &App, service: &str, reason: &str) -> HttpResult<Servic
 async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> HttpResult<RolloutRecord> {
     let Some(current) = active.get_mut(id) else {
         let rec = app.store.get_rollout(id).await?;
+        if let Command::Rollback { reason, .. } = cmd
+            && rec.rollout.outcome() == Some(sluice_core::engine::Outcome::Completed)
+        {
+            // Rolling back a completed rollout reverts its service to the known-good before it.
+            let req = crate::revert::request(app, &rec.rollout.service, Some(&rec.rollout.release), reason).await?;
+            return start(app, active, req).await;
+        }
         return Err(HttpError::conflict(format!(
             "cannot {} rollout {id}: it is {}",
             command_verb(cmd),

@@ -62,6 +62,7 @@ pub async fn start(
             emergency: req.emergency,
             reason,
             seed: req.seed,
+            revert: false,
         })
         .await?;
     Ok(Json(view(&record, &app.fleet.read())))

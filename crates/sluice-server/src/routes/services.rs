@@ -1,9 +1,10 @@
 //! `/v1/services`: each service's standing (known-good, active rollout, hold), and clearing the
-//! hold a failed rollout left — the deliberate human step before the service ships again.
+//! hold a failed rollout left — the deliberate human step before the service ships again — and
+//! reverting to the previous known-good.
 
 use axum::Json;
 use axum::extract::State;
-use sluice_api::{ClearHold, HoldView, ServiceView};
+use sluice_api::{ClearHold, HoldView, Revert, RolloutView, ServiceView};
 use sluice_core::engine::ServiceState;
 
 use crate::app::SharedApp;
@@ -36,6 +37,18 @@ pub async fn clear_hold(
     }
     let state = app.driver.clear_hold(&service, req.reason.trim()).await?;
     Ok(Json(view(service, state)))
+}
+
+/// Return the service to its previous known-good (see [`crate::revert`]).
+pub async fn revert(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(service): PathParams<String>,
+    JsonBody(req): JsonBody<Revert>,
+) -> HttpResult<Json<RolloutView>> {
+    let start = crate::revert::request(&app, &service, None, &req.reason).await?;
+    let record = app.driver.start(start).await?;
+    Ok(Json(crate::rollout_view::view(&record, &app.fleet.read())))
 }
 
 fn view(service: String, state: ServiceState) -> ServiceView {

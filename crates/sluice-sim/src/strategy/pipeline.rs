@@ -6,11 +6,14 @@
 //! every step (`check_actions`, and `check_step`: silence never passes, no verdict waits
 //! forever).
 
-use sluice_core::engine::invariants::{check_actions, check_plan, check_step};
+use std::collections::BTreeSet;
+
+use sluice_core::engine::invariants::{check_actions, check_plan, check_rollback_targets, check_step};
 use sluice_core::engine::{
     Action, Command, Event, EventKind, Outcome as EngineOutcome, Phase, Rollout, ServiceState, StartOptions,
     TargetInfo, Verdict,
 };
+use sluice_core::release::ReleaseId;
 use sluice_core::spec::PipelineSpec;
 use sluice_core::time::Millis;
 use sluice_core::validate::Validators;
@@ -37,6 +40,9 @@ struct Driver<'s> {
     approval_asked: bool,
     counts: ReleaseCounts,
     violations: u64,
+    /// Releases that finished a probation (and the one the fleet ran before sluice): the only
+    /// ones a rollback may return to.
+    probated: BTreeSet<ReleaseId>,
     coverage_gaps: Vec<String>,
     notes: Vec<String>,
 }
@@ -59,6 +65,7 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) ->
         approval_asked: false,
         counts: ReleaseCounts::default(),
         violations: 0,
+        probated: [ctx.cat.get(0).id.clone()].into_iter().collect(),
         coverage_gaps: Vec::new(),
         notes: Vec::new(),
     };
@@ -137,6 +144,7 @@ impl Driver<'_> {
         let opts = StartOptions {
             emergency: self.spec.emergency,
             reason: self.spec.emergency.then(|| "simulated emergency change".to_string()),
+            revert: false,
             seed: draw(ctx.seed, Stream::PlanSeed, self.rollouts, 0),
             report_interval: ctx.scenario.report_interval,
         };
@@ -210,6 +218,7 @@ impl Driver<'_> {
     /// Carry out the engine's decisions: moves go to the agents, events to the timeline.
     fn carry_out(&mut self, world: &mut World<'_>, actions: &[Action]) {
         let ctx = world.ctx;
+        self.violations += check_rollback_targets(&self.probated, actions).len() as u64;
         for a in actions {
             match a {
                 Action::SetDesired { targets, release } => {
@@ -345,7 +354,10 @@ impl Driver<'_> {
         if r.is_finished() {
             self.state.finished(r, now);
             match r.outcome() {
-                Some(EngineOutcome::Completed) => self.counts.shipped += 1,
+                Some(EngineOutcome::Completed) => {
+                    self.counts.shipped += 1;
+                    self.probated.insert(r.release.clone());
+                }
                 Some(o @ (EngineOutcome::RolledBack | EngineOutcome::RollbackIncomplete)) => {
                     if o == EngineOutcome::RolledBack {
                         self.counts.rolled_back += 1;

@@ -30,7 +30,12 @@ const ROUNDS: u64 = 8;
 /// What transition `i` writes: each part names `i`, so a partial write would show.
 fn step(rollout: &mut Rollout, i: u64, targets: &[TargetId]) -> (ServiceState, Vec<Event>, Vec<DesiredChange>) {
     rollout.touched.push(TargetId(format!("x{i}")));
-    let state = ServiceState { known_good: Some(ReleaseId(format!("k{i}"))), active: Some(ID.into()), hold: None };
+    let state = ServiceState {
+        known_good: Some(ReleaseId(format!("k{i}"))),
+        active: Some(ID.into()),
+        hold: None,
+        previous: Vec::new(),
+    };
     let events = (0..EVENTS_PER_STEP)
         .map(|k| Event {
             at: Millis(i),

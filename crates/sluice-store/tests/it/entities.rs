@@ -125,6 +125,7 @@ async fn service_state_round_trips_and_every_change_is_logged() {
             why: "gate errors".into(),
             at: Millis(5),
         }),
+        previous: vec![ReleaseId::from("sha256:v0")],
     };
     let audit = Audit::new("sluice", Millis(5));
     store.put_service_state(SERVICE, &held, &audit).await.unwrap();

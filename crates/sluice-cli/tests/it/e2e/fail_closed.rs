@@ -11,7 +11,7 @@ mod apply_deadline;
 mod blind_bake;
 mod one_bad_member;
 mod rollback_lands;
-mod service_metrics;
+pub(super) mod service_metrics;
 mod silence;
 
 use std::time::Duration;
@@ -75,13 +75,13 @@ async fn fleet_on_known_good(ids: &[&str], spec: &str) -> (Rig, ReleaseId) {
 }
 
 /// The first event of `events` that `pred` picks, with its time.
-fn first<'a>(events: &'a [Event], what: &str, pred: impl Fn(&EventKind) -> bool) -> &'a Event {
+pub(super) fn first<'a>(events: &'a [Event], what: &str, pred: impl Fn(&EventKind) -> bool) -> &'a Event {
     events.iter().find(|e| pred(&e.kind)).unwrap_or_else(|| panic!("no {what} event in {events:#?}"))
 }
 
 /// Waits until every agent of the rig runs `release` (the server may say `rolled back` a
 /// moment before the last link is read here).
-async fn all_run(rig: &Rig, release: &ReleaseId) {
+pub(super) async fn all_run(rig: &Rig, release: &ReleaseId) {
     wait_for(&format!("every agent to run {release}"), Duration::from_secs(10), || async {
         rig.agents.iter().all(|a| points_at(a.current_target("files").as_deref(), release)).then_some(())
     })

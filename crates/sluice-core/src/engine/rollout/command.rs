@@ -47,7 +47,10 @@ impl Rollout {
         };
         match cmd {
             Command::Pause { by } => match &self.phase {
-                Phase::Applying { .. } | Phase::Baking { .. } | Phase::AwaitingApproval { .. } => {
+                Phase::Applying { .. }
+                | Phase::Baking { .. }
+                | Phase::AwaitingApproval { .. }
+                | Phase::Probation { .. } => {
                     self.record(&mut out, now, EventKind::Paused { by: by.clone() });
                     self.phase = Phase::Paused { resume_to: Box::new(self.phase.clone()), by: by.clone() };
                 }
@@ -63,6 +66,9 @@ impl Rollout {
                             Phase::Baking { stage, wave, since: now, held: false, observed: Dur::ZERO, checked: now }
                         }
                         Phase::Applying { stage, wave, .. } => Phase::Applying { stage, wave, since: now },
+                        Phase::Probation { .. } => {
+                            Phase::Probation { since: now, held: false, observed: Dur::ZERO, checked: now }
+                        }
                         other => other,
                     };
                 }
@@ -95,6 +101,8 @@ impl Rollout {
             Phase::Applying { .. } => "applying",
             Phase::Baking { held: true, .. } => "held",
             Phase::Baking { .. } => "baking",
+            Phase::Probation { held: true, .. } => "probation held",
+            Phase::Probation { .. } => "on probation",
             Phase::Paused { .. } => "paused",
             Phase::RollingBack { .. } => "rolling back",
             Phase::Finished { outcome, .. } => outcome.as_str(),

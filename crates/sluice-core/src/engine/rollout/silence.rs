@@ -37,12 +37,11 @@ impl Rollout {
         wave: usize,
     ) -> Vec<(TargetId, Dur)> {
         let after = self.silent_after(stage);
-        let sp = &self.plan.stages[stage];
+        let marks = self.marks_of(stage);
         let watching = obs.watching_since();
         self.members(stage, wave)
             .filter_map(|(i, t)| {
-                let w = sp.wave_ends.partition_point(|&end| end <= i);
-                let told = self.wave_started.get(w).copied().unwrap_or(self.started_at);
+                let told = marks.told_at(i).unwrap_or(self.started_at);
                 let heard = obs.last_report(t).unwrap_or(Millis(0));
                 let quiet = now.since(told.max(heard).max(watching));
                 (quiet >= after).then(|| (t.clone(), now.since(heard.max(told))))
@@ -77,6 +76,7 @@ impl Rollout {
                 failure_limit: 1,
                 consecutive_failures: 0,
                 initial_delay: Dur::ZERO,
+                on_fail: crate::spec::OnFail::Rollback,
             })
             .collect()
     }

@@ -3,22 +3,36 @@
 
 use std::collections::BTreeSet;
 
-use super::{Phase, Rollout, Streak};
+use super::{Phase, Rollout, StageMarks, Streak, Told};
 use crate::engine::action::{Action, EventKind, Outcome};
 use crate::engine::gates::{GateEval, Verdict, Window, combine, evaluate};
 use crate::engine::observe::Observations;
 use crate::engine::plan::StagePlan;
 use crate::release::TargetId;
+use crate::spec::OnFail;
 use crate::spec::{CoverageMode, OnSilent};
 use crate::time::{Dur, Millis};
 
 impl Rollout {
     /// Members of the stage's waves up to `wave` that are judged (not excluded), with their
     /// index in the stage's order.
+    /// Members told to apply so far (a wave's moves may still be released in batches).
     pub(super) fn members(&self, stage: usize, wave: usize) -> impl Iterator<Item = (usize, &TargetId)> {
         let sp = &self.plan.stages[stage];
-        let end = sp.wave_ends.get(wave).copied().unwrap_or(0).min(sp.targets.len());
+        let end = sp.wave_end(wave).min(self.marks_of(stage).told_end());
         sp.targets[..end].iter().enumerate().filter(|(_, t)| !self.excluded.contains(*t))
+    }
+
+    /// The marks of `stage` (empty if it was not reached).
+    pub(super) fn marks_of(&self, stage: usize) -> &StageMarks {
+        static NONE: StageMarks = StageMarks { waves: Vec::new(), told: Vec::new() };
+        self.marks.get(stage).unwrap_or(&NONE)
+    }
+
+    /// When the apply deadline of the current wave counts from: its start, or the latest batch
+    /// of moves released in it.
+    pub(super) fn apply_clock(&self, stage: usize, since: Millis) -> Millis {
+        self.marks_of(stage).last_told().map_or(since, |t| t.max(since))
     }
 
     pub(super) fn step_applying(
@@ -33,12 +47,13 @@ impl Rollout {
         if self.protect(out, now, obs, stage, wave, since) {
             return;
         }
+        self.release_moves(out, now, obs, stage, wave);
         if self.wave_applied(obs, stage, wave) {
             self.baking(out, now, stage, wave);
             return;
         }
         let sp = &self.plan.stages[stage];
-        if now < since + sp.apply_timeout {
+        if now < self.apply_clock(stage, since) + sp.apply_timeout {
             return;
         }
         let unconfirmed: Vec<TargetId> = self
@@ -51,6 +66,22 @@ impl Rollout {
         let name = sp.name.clone();
         let timeout = sp.apply_timeout;
         let listed = list(&unconfirmed);
+        let waiting = sp.wave_end(wave).saturating_sub(self.marks_of(stage).told_end());
+        if unconfirmed.len() <= allowed && waiting > 0 {
+            // Moves still held back by max_unavailable, and the deadline passed: the stage
+            // cannot make room.
+            let out_now = self.out_of_service(obs, now, stage);
+            let why = format!(
+                "stage {name} wave {}: {waiting} target(s) could not be moved within {timeout}: {} of the stage's targets out of service (max_unavailable {}): {}",
+                wave + 1,
+                out_now.len(),
+                sp.max_unavailable.unwrap_or(0),
+                list(&out_now)
+            );
+            self.record(out, now, EventKind::ApplyTimedOut { stage: name, wave, targets: out_now });
+            self.begin_rollback(out, now, why, Outcome::RolledBack);
+            return;
+        }
         if unconfirmed.len() <= allowed {
             self.record(
                 out,
@@ -98,22 +129,35 @@ impl Rollout {
         if self.check_apply_failures(out, now, obs, stage) {
             return true;
         }
+        let context = if matches!(self.phase, Phase::Paused { .. }) { "while paused" } else { "while later waves ran" };
+        if self.guard_passed(out, now, obs, stage, context) {
+            return true;
+        }
         if let Some(why) = self.left_candidate(obs, stage, wave) {
             self.begin_rollback(out, now, why, Outcome::RolledBack);
             return true;
         }
         let silent = self.silent_members(obs, now, stage, wave);
         let silence = self.silence_evals(&silent, stage);
-        let verdict = self.judge(out, now, obs, stage, wave, since, silence);
-        if verdict == Verdict::Fail {
+        let evals = self.evaluate_stage(out, now, obs, stage, wave, since, silence);
+        self.last_evals = evals;
+        let failing = |pause: bool| {
+            self.last_evals.iter().filter(move |e| e.verdict == Verdict::Fail && (e.on_fail == OnFail::Pause) == pause)
+        };
+        if failing(false).next().is_some() {
             let why = format!(
                 "stage {} wave {}: {}",
                 self.plan.stages[stage].name,
                 wave + 1,
-                Self::summaries(self.last_evals.iter().filter(|e| e.verdict == Verdict::Fail))
+                Self::summaries(failing(false))
             );
             self.begin_rollback(out, now, why, Outcome::RolledBack);
             return true;
+        }
+        if failing(true).next().is_some() {
+            let why =
+                format!("stage {} wave {}: {}", self.plan.stages[stage].name, wave + 1, Self::summaries(failing(true)));
+            return self.pause_for_gate(out, now, why);
         }
         false
     }
@@ -186,9 +230,19 @@ impl Rollout {
             resume_to = Phase::Baking { stage, wave, since: now, held: false, observed: Dur::ZERO, checked: now };
             self.phase = Phase::Paused { resume_to: Box::new(resume_to.clone()), by };
         }
-        if let Phase::Applying { stage, wave, since } | Phase::Baking { stage, wave, since, .. } = resume_to
-            && self.protect(out, now, obs, stage, wave, since)
-        {
+        let guarded = match resume_to {
+            Phase::Applying { stage, wave, since } | Phase::Baking { stage, wave, since, .. } => {
+                self.protect(out, now, obs, stage, wave, since)
+            }
+            Phase::AwaitingApproval { stage, .. } => self.guard_passed(out, now, obs, stage, "while paused"),
+            Phase::Probation { .. } => {
+                let all = self.plan.stages.len();
+                self.check_apply_failures(out, now, obs, all.saturating_sub(1))
+                    || self.guard_passed(out, now, obs, all, "while paused in probation")
+            }
+            _ => false,
+        };
+        if guarded && matches!(self.phase, Phase::RollingBack { .. }) {
             // The rollback's reason already names the failure; note it happened while paused.
             if let Phase::RollingBack { why, .. } = &mut self.phase {
                 why.push_str(" (while paused)");
@@ -204,6 +258,11 @@ impl Rollout {
         {
             return None;
         }
+        self.left_candidate_of(obs, stage, wave)
+    }
+
+    /// Members of waves up to `wave` that run another release than the candidate.
+    pub(super) fn left_candidate_of(&self, obs: &dyn Observations, stage: usize, wave: usize) -> Option<String> {
         let sp = &self.plan.stages[stage];
         let left: Vec<String> = self
             .members(stage, wave)
@@ -225,13 +284,14 @@ impl Rollout {
     }
 
     fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {
-        self.members(stage, wave).all(|(_, t)| obs.running(t) == Some(&self.release))
+        self.marks_of(stage).told_end() >= self.plan.stages[stage].wave_end(wave)
+            && self.members(stage, wave).all(|(_, t)| obs.running(t) == Some(&self.release))
     }
 
-    /// Evaluate every gate of the stage for the current wave, with the silence records, apply
-    /// failure streaks (`failure_limit`), and record verdict changes.
+    /// Evaluate every gate of the stage over its waves up to `wave`, with the silence records,
+    /// apply failure streaks (`failure_limit`), and record verdict changes.
     #[allow(clippy::too_many_arguments)]
-    fn judge(
+    pub(super) fn evaluate_stage(
         &mut self,
         out: &mut Vec<Action>,
         now: Millis,
@@ -240,14 +300,15 @@ impl Rollout {
         wave: usize,
         since: Millis,
         silence: Vec<GateEval>,
-    ) -> Verdict {
+    ) -> Vec<GateEval> {
         let sp = &self.plan.stages[stage];
+        let marks = self.marks_of(stage);
         let w = Window {
             now,
-            wave_start: self.wave_started.get(wave).copied().unwrap_or(since),
+            wave_start: marks.waves.get(wave).copied().unwrap_or(since),
             candidate: &self.release,
-            canary_end: sp.wave_ends[wave],
-            wave_started: &self.wave_started,
+            canary_end: sp.wave_end(wave).min(marks.told_end()),
+            told: &marks.told,
             excluded: &self.excluded,
         };
         let mut evals = silence;
@@ -260,7 +321,6 @@ impl Rollout {
             let streak = self.streaks.entry(key).or_default();
             apply_streak(e, streak, now, self.report_interval);
         }
-        let verdict = combine(&evals);
         for e in &evals {
             let key = format!("{stage}/{wave}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());
             if self.last_verdicts.get(&key) != Some(&e.verdict) {
@@ -268,12 +328,11 @@ impl Rollout {
                 self.record(out, now, EventKind::Gate { stage: name.clone(), wave, eval: e.clone() });
             }
         }
-        self.last_evals = evals;
-        verdict
+        evals
     }
 
     /// Apply failures among the targets moved so far fail the rollout.
-    fn check_apply_failures(
+    pub(super) fn check_apply_failures(
         &mut self,
         out: &mut Vec<Action>,
         now: Millis,
@@ -349,10 +408,12 @@ impl Rollout {
             stage += 1;
         }
         if stage >= self.plan.stages.len() {
-            self.finish(out, now, Outcome::Completed, "every stage passed".into());
+            self.enter_probation(out, now);
             return;
         }
-        self.wave_started.clear();
+        if self.marks.len() <= stage {
+            self.marks.resize(stage + 1, StageMarks::default());
+        }
         let name = self.plan.stages[stage].name.clone();
         if self.coverage_checked.insert(stage)
             && let Some((missing, labels, mode)) = self.coverage_gap(stage)
@@ -406,20 +467,27 @@ impl Rollout {
         let sp = &self.plan.stages[stage];
         let begin = if wave == 0 { 0 } else { sp.wave_ends[wave - 1] };
         let end = sp.wave_ends[wave];
-        let new: Vec<TargetId> = sp.targets[begin..end].to_vec();
+        let batched = sp.max_unavailable.is_some();
+        // Under max_unavailable the moves are released in batches by `release_moves`.
+        let new: Vec<TargetId> = if batched { Vec::new() } else { sp.targets[begin..end].to_vec() };
         let kind = EventKind::WaveStarted {
             stage: sp.name.clone(),
             wave,
             size: sp.wave_sizes.get(wave).cloned().unwrap_or_default(),
             targets: end,
-            new_targets: new.len(),
+            new_targets: end - begin,
         };
         self.record(out, now, kind);
-        self.wave_started.truncate(wave);
-        while self.wave_started.len() <= wave {
-            self.wave_started.push(now);
+        if self.marks.len() <= stage {
+            self.marks.resize(stage + 1, StageMarks::default());
+        }
+        let marks = &mut self.marks[stage];
+        marks.waves.truncate(wave);
+        while marks.waves.len() <= wave {
+            marks.waves.push(now);
         }
         if !new.is_empty() {
+            self.marks[stage].told.push(Told { end, at: now });
             self.touched.extend(new.iter().cloned());
             out.push(Action::SetDesired { targets: new, release: self.release.clone() });
         }

@@ -4,53 +4,8 @@
 use super::*;
 use crate::spec::{GateKind, OnSilent};
 
-/// Drive to the end (or `limit`) calling `hook` before each step, checking every invariant.
-fn drive_with(
-    fleet: &mut Fleet,
-    mut r: Rollout,
-    first: Vec<Action>,
-    limit: u64,
-    mut hook: impl FnMut(&mut Fleet, &Rollout, Millis),
-) -> (Rollout, Vec<(Millis, Action)>) {
-    let mut all: Vec<(Millis, Action)> = first.iter().map(|a| (r.started_at, a.clone())).collect();
-    fleet.carry_out(r.started_at, &first);
-    let mut now = r.started_at;
-    while !r.is_finished() && now.0 < limit {
-        now = now + Dur(1_000);
-        hook(fleet, &r, now);
-        fleet.advance(now);
-        let failed_before = r.failed;
-        let acts = r.step(now, fleet);
-        let mut v = check_actions(&r, failed_before, &acts);
-        v.extend(check_step(&r, now, fleet, &acts));
-        assert!(v.is_empty(), "invariant broken at {now:?}: {v:?}");
-        fleet.carry_out(now, &acts);
-        all.extend(acts.into_iter().map(|a| (now, a)));
-    }
-    (r, all)
-}
-
-fn first_event(all: &[(Millis, Action)], pred: impl Fn(&EventKind) -> bool) -> Option<(Millis, EventKind)> {
-    all.iter().find_map(|(at, a)| match a {
-        Action::Record(e) if pred(&e.kind) => Some((*at, e.kind.clone())),
-        _ => None,
-    })
-}
-
-fn start_with(fleet: &Fleet, p: &PipelineSpec) -> (Rollout, Vec<Action>) {
-    Rollout::start("r1", "edge", "v2".into(), Some("v1".into()), p, &fleet.targets, &StartOptions::default(), Millis(0))
-        .expect("plan")
-}
-
 fn prod_baking(r: &Rollout) -> bool {
     matches!(r.phase, Phase::Baking { stage: 2, .. })
-}
-
-fn gate_mut(p: &mut PipelineSpec, stage: usize) -> &mut crate::spec::ThresholdGate {
-    match p.stages[stage].gates.get_mut(0) {
-        Some(GateSpec::Threshold(t)) => t,
-        _ => panic!("the test pipeline has a threshold gate"),
-    }
 }
 
 #[test]
@@ -325,7 +280,8 @@ fn a_rollback_that_never_lands_ends_incomplete_naming_each_target_and_why() {
         }
         other => panic!("{other:?}"),
     }
-    let mut svc = ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None };
+    let mut svc =
+        ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None, previous: Vec::new() };
     svc.finished(&r, Millis(1));
     assert!(svc.hold.is_some(), "an incomplete rollback holds the service");
 }

@@ -3,6 +3,7 @@
 //! — one host that answers 500 to every request of a release, or one that counts a million.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -22,6 +23,8 @@ pub struct Traffic {
 #[derive(Debug)]
 pub struct ServiceMetrics {
     pub url: String,
+    /// `fails_on` counts only while armed (from the start, unless served disarmed).
+    armed: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -35,18 +38,32 @@ impl ServiceMetrics {
     /// Serves on a free loopback port the counters of the service whose live release is
     /// `current` (a link that may not exist yet).
     pub async fn serve(current: PathBuf, traffic: Traffic) -> ServiceMetrics {
+        Self::serve_armed(current, traffic, true).await
+    }
+
+    /// As [`serve`](Self::serve), but `fails_on` only counts once [`arm`](Self::arm) is
+    /// called: a failure that starts later (a dependency breaks after the bake).
+    pub async fn serve_armed(current: PathBuf, traffic: Traffic, armed: bool) -> ServiceMetrics {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/metrics", listener.local_addr().unwrap());
         let counts = Arc::new(Mutex::new((0u64, 0u64)));
+        let armed = Arc::new(AtomicBool::new(armed));
+        let armed_task = armed.clone();
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let (current, counts) = (current.clone(), counts.clone());
+                let armed = armed_task.load(Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let _ = answer(conn, &current, traffic, &counts).await;
+                    let _ = answer(conn, &current, traffic, armed, &counts).await;
                 });
             }
         });
-        ServiceMetrics { url, task }
+        ServiceMetrics { url, armed, task }
+    }
+
+    /// From now on, requests fail while the live release matches `fails_on`.
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
     }
 
     /// The agent's `metrics:` configuration for this endpoint (one line of flow YAML).
@@ -63,6 +80,7 @@ async fn answer(
     conn: TcpStream,
     current: &std::path::Path,
     traffic: Traffic,
+    armed: bool,
     counts: &Mutex<(u64, u64)>,
 ) -> std::io::Result<()> {
     let mut conn = BufReader::new(conn);
@@ -74,7 +92,7 @@ async fn answer(
         }
     }
     let conf = std::fs::read_to_string(current.join("app.conf")).unwrap_or_default();
-    let failing = traffic.fails_on.is_some_and(|f| conf.contains(f));
+    let failing = armed && traffic.fails_on.is_some_and(|f| conf.contains(f));
     let (ok, errors) = {
         let mut c = counts.lock().unwrap();
         if failing {

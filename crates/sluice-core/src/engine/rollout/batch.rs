@@ -1,0 +1,71 @@
+//! `max_unavailable`: at no instant are more of a stage's targets out of service (told to apply
+//! and not yet running the candidate, or not heard from lately) than the stage allows; a
+//! wave's moves are released in batches within it, whatever the wave sizes say.
+
+use super::{FRESH_INTERVALS, Rollout, Told};
+use crate::engine::action::{Action, EventKind};
+use crate::engine::observe::Observations;
+use crate::release::TargetId;
+use crate::time::{Dur, Millis};
+
+impl Rollout {
+    /// The stage's targets out of service at `now`: moved and not yet confirmed on the
+    /// candidate, or silent (no report within [`FRESH_INTERVALS`] report intervals), whether
+    /// this rollout touched them or not.
+    pub fn out_of_service(&self, obs: &dyn Observations, now: Millis, stage: usize) -> Vec<TargetId> {
+        let Some(sp) = self.plan.stages.get(stage) else { return Vec::new() };
+        let told_end = self.marks_of(stage).told_end();
+        let fresh_from = now.saturating_sub(Dur(self.report_interval.0.saturating_mul(FRESH_INTERVALS)));
+        sp.targets
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                let moving = *i < told_end && obs.running(t) != Some(&self.release);
+                let silent = obs.last_report(t).is_none_or(|at| at < fresh_from);
+                moving || silent
+            })
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Release the next moves of `wave` that fit in the stage's `max_unavailable` (all of the
+    /// wave's at once when it has none).
+    pub(super) fn release_moves(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        obs: &dyn Observations,
+        stage: usize,
+        wave: usize,
+    ) {
+        let sp = &self.plan.stages[stage];
+        let Some(max) = sp.max_unavailable else { return };
+        let end = sp.wave_end(wave);
+        let told_end = self.marks_of(stage).told_end();
+        if told_end >= end {
+            return;
+        }
+        let out_now = self.out_of_service(obs, now, stage).len();
+        let room = max.saturating_sub(out_now);
+        if room == 0 {
+            return;
+        }
+        let new_end = (told_end + room).min(end);
+        let new: Vec<TargetId> = sp.targets[told_end..new_end].to_vec();
+        let name = sp.name.clone();
+        self.marks[stage].told.push(Told { end: new_end, at: now });
+        self.touched.extend(new.iter().cloned());
+        self.record(
+            out,
+            now,
+            EventKind::MovesReleased {
+                stage: name,
+                wave,
+                targets: new.clone(),
+                out_of_service: out_now,
+                max_unavailable: max,
+            },
+        );
+        out.push(Action::SetDesired { targets: new, release: self.release.clone() });
+    }
+}

@@ -1,0 +1,37 @@
+//! What a sound spec may still get wrong, said as warnings (the spec is accepted): a production
+//! stage that moves every target at once.
+
+use super::Spec;
+use super::check::Problem;
+use super::locate::{Seg, locate, render};
+use super::wave::WaveSize;
+
+/// Warnings for `spec`, located in `text` when given. The last stage of each pipeline is its
+/// production stage: when its only wave is `100%` and it has no `max_unavailable`, a bad
+/// release reaches every production target in one step.
+pub fn spec_warnings(spec: &Spec, text: Option<&str>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (name, p) in &spec.pipelines {
+        let Some((i, stage)) = p.stages.iter().enumerate().next_back() else { continue };
+        let all_at_once = matches!(stage.waves.first(), Some(WaveSize::Percent(p)) if *p >= 100.0);
+        if all_at_once && stage.max_unavailable.is_none() {
+            let path = [
+                Seg::Key("pipelines".into()),
+                Seg::Key(name.clone()),
+                Seg::Key("stages".into()),
+                Seg::Index(i),
+                Seg::Key("waves".into()),
+            ];
+            let line = text.and_then(|t| (1..=path.len()).rev().find_map(|n| locate(t, &path[..n])));
+            out.push(Problem {
+                path: render(&path),
+                line,
+                message: format!(
+                    "stage {:?} (pipeline {name}'s last, its production stage) has one wave of 100%: a bad release reaches every target at once; start with a canary (`waves: [1, \"10%\", \"100%\"]`) or bound it with `max_unavailable`",
+                    stage.name
+                ),
+            });
+        }
+    }
+    out
+}
