@@ -29,6 +29,8 @@ struct Rule {
     silent: bool,
     /// How long a silence lasts (`u64::MAX`: for good).
     silent_for: u64,
+    /// The silence happens once per apply (a restart), not again when the target is back.
+    silent_once: bool,
     never_confirms: bool,
     rollback_delay: Option<DelaySpec>,
 }
@@ -119,9 +121,10 @@ impl FailureModel {
                     flap: r.flap.map_or(0, |d| d.0),
                     silent: r.silent.is_on(),
                     silent_for: match r.silent {
-                        Silence::For(d) => d.0,
+                        Silence::For(d) | Silence::Once(d) => d.0,
                         Silence::Off | Silence::Forever => u64::MAX,
                     },
+                    silent_once: matches!(r.silent, Silence::Once(_)),
                     never_confirms: r.never_confirms,
                     rollback_delay: r.rollback_delay,
                 });
@@ -188,6 +191,12 @@ impl FailureModel {
     /// out a rollback, when a rule says.
     pub(crate) fn rollback_delay(&self, fault_set: u32, group: u32) -> Option<DelaySpec> {
         self.rules_for(fault_set, group).find_map(|r| r.rollback_delay)
+    }
+
+    /// Whether a target of this group that comes back from a silence on a release with this
+    /// fault set goes silent again (a crash loop), rather than staying up (a one-time restart).
+    pub(crate) fn silence_repeats(&self, fault_set: u32, group: u32) -> bool {
+        self.rules_for(fault_set, group).any(|r| r.silent && !r.silent_once)
     }
 
     /// When a target of this group that applied a release with this fault set at `since` (or

@@ -120,12 +120,14 @@ pub struct StrategyReport {
     pub invariant_violations: u64,
     /// Coverage gaps the engine reported, one line each.
     pub coverage_gaps: Vec<String>,
-    #[serde(skip)]
+    /// What the text table prints under the strategy: release counts, each rollback with its
+    /// targets and reason, what was still running at the end.
     pub notes: Vec<String>,
     /// (time ms, % of prod traffic failing) at every change.
     #[serde(skip)]
     pub series: Vec<(u64, f64)>,
-    #[serde(skip)]
+    /// Waves, gate verdicts, rollbacks, rejections and detections, in time order (the SVG's
+    /// markers).
     pub markers: Vec<Marker>,
 }
 

@@ -224,8 +224,12 @@ pub enum Silence {
     Off,
     /// Silent for good.
     Forever,
-    /// Silent for this long, then back.
+    /// Silent for this long, then back; a host still on the release goes silent again (a
+    /// crash loop).
     For(Dur),
+    /// Silent for this long once after the apply, then back for good (a restart, a cache
+    /// warming): `{ for: 3m, once: true }`.
+    Once(Dur),
 }
 
 impl Silence {
@@ -245,6 +249,12 @@ impl Serialize for Silence {
                 m.serialize_entry("for", d)?;
                 m.end()
             }
+            Silence::Once(d) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("for", d)?;
+                m.serialize_entry("once", &true)?;
+                m.end()
+            }
         }
     }
 }
@@ -255,22 +265,30 @@ impl<'de> Deserialize<'de> for Silence {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Silence;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("true, false or { for: DURATION }")
+                f.write_str("true, false, { for: DURATION } or { for: DURATION, once: true }")
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Silence, E> {
                 Ok(if v { Silence::Forever } else { Silence::Off })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Silence, A::Error> {
-                let mut dur = None;
+                let (mut dur, mut once) = (None, None);
                 while let Some(key) = map.next_key::<String>()? {
-                    if key != "for" {
-                        return Err(serde::de::Error::unknown_field(&key, &["for"]));
-                    }
-                    if dur.replace(map.next_value::<Dur>()?).is_some() {
-                        return Err(serde::de::Error::duplicate_field("for"));
+                    match key.as_str() {
+                        "for" => {
+                            if dur.replace(map.next_value::<Dur>()?).is_some() {
+                                return Err(serde::de::Error::duplicate_field("for"));
+                            }
+                        }
+                        "once" => {
+                            if once.replace(map.next_value::<bool>()?).is_some() {
+                                return Err(serde::de::Error::duplicate_field("once"));
+                            }
+                        }
+                        other => return Err(serde::de::Error::unknown_field(other, &["for", "once"])),
                     }
                 }
-                dur.map(Silence::For).ok_or_else(|| serde::de::Error::missing_field("for"))
+                let d = dur.ok_or_else(|| serde::de::Error::missing_field("for"))?;
+                Ok(if once == Some(true) { Silence::Once(d) } else { Silence::For(d) })
             }
         }
         d.deserialize_any(V)

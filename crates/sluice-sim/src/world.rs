@@ -42,7 +42,8 @@ pub(crate) enum Ev {
     /// A target's failure effect may change (onset, flap edge, a silence starts).
     Effect { target: u32, epoch: u32 },
     /// A silent target is back (after the orders due then were carried out): still on the
-    /// release that silenced it, it goes silent again.
+    /// release that silenced it, it goes silent again, unless the silence happens once (a
+    /// restart).
     Back { target: u32, epoch: u32 },
     /// Release `n` of the catalogue is created.
     Release(u32),
@@ -216,7 +217,10 @@ impl<'a> World<'a> {
                     if self.targets[target as usize].epoch == epoch {
                         let st = &self.targets[target as usize];
                         let set = self.ctx.cat.get(st.effective()).fault_set;
-                        self.silence(target, set);
+                        let group = self.ctx.fleet.group_of[target as usize];
+                        if self.ctx.model.silence_repeats(set, group) {
+                            self.silence(target, set);
+                        }
                         self.refresh(target);
                     }
                 }

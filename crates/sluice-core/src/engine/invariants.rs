@@ -61,7 +61,8 @@ impl Violation {
 ///   only in a step that ended a probation at least as long as its plan's;
 /// - `never-more-than-max-unavailable`: a step that moves targets of a stage with
 ///   `max_unavailable` leaves at most that many of the stage's targets out of service (moved
-///   and not yet on the candidate, or not heard from within two report intervals);
+///   and not yet on the candidate with a report an interval after the move, or not heard from
+///   within two report intervals);
 /// - `silence-never-passes`: every judged member of a wave that passed reported since the shell
 ///   started watching and within its stage's `silent_after`;
 /// - `no-verdict-waits-forever`: a rollout that is applying, baking or rolling back has a
@@ -129,18 +130,24 @@ fn check_probation(r: &Rollout, actions: &[Action]) -> Vec<Violation> {
 fn check_unavailable(r: &Rollout, now: Millis, obs: &dyn Observations, actions: &[Action]) -> Vec<Violation> {
     let mut v = Vec::new();
     let fresh_from = now.saturating_sub(Dur(r.report_interval.0.saturating_mul(super::rollout::FRESH_INTERVALS)));
-    let touched: BTreeSet<&TargetId> = r.touched.iter().collect();
     for a in actions {
         let Action::SetDesired { targets, .. } = a else { continue };
         let Some(first) = targets.first() else { continue };
-        let Some(sp) = r.plan.stages.iter().find(|s| s.targets.contains(first)) else { continue };
+        let Some(si) = r.plan.stages.iter().position(|s| s.targets.contains(first)) else { continue };
+        let sp = &r.plan.stages[si];
         let Some(max) = sp.max_unavailable else { continue };
+        let told = r.marks.get(si).map(|m| m.told.as_slice()).unwrap_or_default();
         let out = sp
             .targets
             .iter()
-            .filter(|t| {
-                (touched.contains(t) && obs.running(t) != Some(&r.release))
-                    || obs.last_report(t).is_none_or(|at| at < fresh_from)
+            .enumerate()
+            .filter(|(i, t)| {
+                let last = obs.last_report(t);
+                // Moved: not back until it runs the candidate and reported an interval later.
+                let moved = told.iter().find(|b| b.end > *i).is_some_and(|b| {
+                    obs.running(t) != Some(&r.release) || last.is_none_or(|at| at < b.at + r.report_interval)
+                });
+                moved || last.is_none_or(|at| at < fresh_from)
             })
             .count();
         if out > max {

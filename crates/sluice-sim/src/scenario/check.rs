@@ -247,7 +247,7 @@ fn check_rule(c: &mut Collector<'_>, base: &[Seg], r: &RuleSpec) {
             "a silent target cannot flap: give `silent: { for: DURATION }` for one that comes back",
         );
     }
-    if let Silence::For(d) = r.silent
+    if let Silence::For(d) | Silence::Once(d) = r.silent
         && d.0 == 0
     {
         c.add(&at(base, &[k("silent"), k("for")]), "a silence must last more than 0s (or write `silent: true`)");

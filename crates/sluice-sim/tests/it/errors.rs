@@ -158,10 +158,21 @@ fn not_yaml_at_all() {
 #[test]
 fn silence_never_confirms_and_slow_rollbacks_are_checked_with_their_location() {
     let rule = |extra: &str| TINY.replace("        error_share: 1.0\n", &format!("        error_share: 1.0\n{extra}"));
-    // The shape: `silent` is a flag or `{ for: DURATION }`.
+    // The shape: `silent` is a flag or `{ for: DURATION }` (`once: true` for a restart).
     let msg = refuse(&rule("        silent: maybe\n"));
     assert!(msg.starts_with("tiny.yaml:14:"), "{msg}");
-    assert!(msg.contains("faults.boom.rules[0].silent") && msg.contains("true, false or { for: DURATION }"), "{msg}");
+    assert!(
+        msg.contains("faults.boom.rules[0].silent")
+            && msg.contains("true, false, { for: DURATION } or { for: DURATION, once: true }"),
+        "{msg}"
+    );
+    let msg = refuse(&rule("        silent: { once: true }\n"));
+    assert!(msg.starts_with("tiny.yaml:14:") && msg.contains("missing field `for`"), "{msg}");
+    let msg = refuse(&rule("        silent: { for: 1m, once: maybe }\n"));
+    assert!(
+        msg.starts_with("tiny.yaml:14:") && msg.contains("silent.once") && msg.contains("invalid boolean"),
+        "{msg}"
+    );
     let msg = refuse(&rule("        silent: { until: 5m }\n"));
     assert!(msg.starts_with("tiny.yaml:14:") && msg.contains("unknown field") && msg.contains("until"), "{msg}");
     let msg = refuse(&rule("        silent: { for: soon }\n"));

@@ -167,6 +167,19 @@ fn a_silent_target_back_on_the_bad_release_goes_silent_again() {
 }
 
 #[test]
+fn a_silence_once_is_a_restart_the_target_comes_back_from_for_good() {
+    // Down 4 minutes after the push, then up on the same release: one dip, not a loop.
+    let s = scenario("f: { rules: [ { selector: { env: prod }, silent: { for: 4m, once: true } } ] }", "", "");
+    let push = &sluice_sim::run(&s, None).strategies[0];
+    let down = push.series.iter().filter(|p| p.1 > 0.0).count();
+    assert!(down >= 1, "{:?}", push.series);
+    let last_up = push.series.last().expect("a series");
+    assert_eq!(last_up.1, 0.0, "{:?}", push.series);
+    // The propagation spreads the restarts over a minute: down at most ~5 minutes in all.
+    assert!(push.failing_s <= 5.0 * 60.0 + 10.0, "{}", push.failing_s);
+}
+
+#[test]
 fn a_silence_that_begins_after_the_bake_passes_and_is_caught_later() {
     // Dev's 5-minute bake is over before the hosts go silent; prod's first wave catches it.
     let s = scenario("f: { rules: [ { selector: {}, silent: true, onset: 6m } ] }", "", "");

@@ -153,3 +153,69 @@ fn silent_consumer_crash() {
         assert_eq!(s.invariant_violations, 0, "{}", s.name);
     }
 }
+
+#[test]
+fn delayed_onset() {
+    let report = sluice_sim::run(&load("delayed-onset.yaml"), None);
+    print!("{}", report.to_table());
+
+    // 2-minute bakes and no probation: the release completes long before its failure starts,
+    // becomes known-good, and then fails 30% of every prod request with nobody watching.
+    let none = strategy(&report, "sluice-no-probation");
+    assert_eq!(none.outcome, Outcome::Completed);
+    assert_eq!(none.releases.shipped, 1);
+    assert!(none.peak_failing_traffic_pct >= 29.0, "{}", none.peak_failing_traffic_pct);
+    assert_eq!(none.detect_s, None);
+
+    // The same bakes with a 1 h probation: dev, first to run it, fails first; everything rolls
+    // back to the previous known-good before any prod host fails, and the release never
+    // becomes known-good.
+    let p = strategy(&report, "sluice-probation");
+    assert_eq!(p.outcome, Outcome::RolledBack);
+    assert_eq!(p.releases.shipped, 0);
+    assert_eq!(p.peak_failing_traffic_pct, 0.0);
+    let note = p.notes.iter().find(|n| n.contains(": rollback of ")).unwrap_or_else(|| panic!("{:?}", p.notes));
+    assert!(note.contains("failed in probation") && note.contains("never became known-good"), "{note}");
+    assert!(p.markers.iter().any(|m| m.kind == MarkerKind::Rollback));
+    for s in &report.strategies {
+        assert_eq!(s.invariant_violations, 0, "{}", s.name);
+    }
+}
+
+#[test]
+fn capacity_restart() {
+    let report = sluice_sim::run(&load("capacity-restart.yaml"), None);
+    print!("{}", report.to_table());
+
+    // Each host serves nothing for 3 minutes after it applies. Waves alone restart the last
+    // wave's 90% of prod together.
+    let waves = strategy(&report, "sluice-waves-only");
+    assert_eq!(waves.outcome, Outcome::Completed);
+    assert!(waves.peak_failing_traffic_pct >= 80.0, "{}", waves.peak_failing_traffic_pct);
+
+    // max_unavailable 5%: never more than 5 of the 100 prod hosts out at once; the same
+    // release completes, over a longer time.
+    let bounded = strategy(&report, "sluice-max-unavailable");
+    assert_eq!(bounded.outcome, Outcome::Completed);
+    assert!(bounded.peak_failing_traffic_pct <= 5.0, "{}", bounded.peak_failing_traffic_pct);
+    assert!(bounded.failing_s > waves.failing_s);
+    for s in &report.strategies {
+        assert_eq!(s.invariant_violations, 0, "{}", s.name);
+    }
+}
+
+#[test]
+fn json_carries_the_notes_and_markers_the_table_and_chart_show() {
+    let report = sluice_sim::run(&load("delayed-onset.yaml"), None);
+    let v: serde_json::Value = serde_json::from_str(&report.to_json()).expect("json");
+    let p =
+        v["strategies"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "sluice-probation")).expect("strategy");
+    let notes: Vec<&str> = p["notes"].as_array().expect("notes").iter().filter_map(|n| n.as_str()).collect();
+    assert!(notes.iter().any(|n| n.contains("rollback of 205 targets to cart-api-v7")), "{notes:?}");
+    let table = report.to_table();
+    for n in &notes {
+        assert!(table.contains(n), "the table shows {n}");
+    }
+    let markers = p["markers"].as_array().expect("markers");
+    assert!(markers.iter().any(|m| m["kind"] == "rollback" && m["at_ms"].as_u64().is_some()), "{markers:?}");
+}

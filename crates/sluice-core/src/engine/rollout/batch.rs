@@ -9,19 +9,23 @@ use crate::release::TargetId;
 use crate::time::{Dur, Millis};
 
 impl Rollout {
-    /// The stage's targets out of service at `now`: moved and not yet confirmed on the
-    /// candidate, or silent (no report within [`FRESH_INTERVALS`] report intervals), whether
-    /// this rollout touched them or not.
+    /// The stage's targets out of service at `now`: moved and not yet confirmed (running the
+    /// candidate, with a report at least one report interval after it was told to move — a
+    /// host that restarts on apply is not back until it reports again), or silent (no report
+    /// within [`FRESH_INTERVALS`] report intervals), whether this rollout touched them or not.
     pub fn out_of_service(&self, obs: &dyn Observations, now: Millis, stage: usize) -> Vec<TargetId> {
         let Some(sp) = self.plan.stages.get(stage) else { return Vec::new() };
-        let told_end = self.marks_of(stage).told_end();
+        let marks = self.marks_of(stage);
         let fresh_from = now.saturating_sub(Dur(self.report_interval.0.saturating_mul(FRESH_INTERVALS)));
         sp.targets
             .iter()
             .enumerate()
             .filter(|(i, t)| {
-                let moving = *i < told_end && obs.running(t) != Some(&self.release);
-                let silent = obs.last_report(t).is_none_or(|at| at < fresh_from);
+                let last = obs.last_report(t);
+                let moving = marks.told_at(*i).is_some_and(|told| {
+                    obs.running(t) != Some(&self.release) || last.is_none_or(|at| at < told + self.report_interval)
+                });
+                let silent = last.is_none_or(|at| at < fresh_from);
                 moving || silent
             })
             .map(|(_, t)| t.clone())
