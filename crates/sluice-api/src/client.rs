@@ -12,7 +12,7 @@ use crate::agent::{DesiredView, Enroll, Enrolled, EnrollmentTokens, NewEnrollmen
 use crate::error::{ApiError, ErrorCode};
 use crate::operator::{
     ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, Revert, RolloutCommand, RolloutView,
-    ServiceView, SpecApplied, SpecView, StartRollout, TargetView,
+    ServiceView, SpecApplied, SpecView, StartAnswer, StartRollout, TargetView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +155,16 @@ impl Client {
         self.post(&format!("/v1/services/{}/revert", segment(service)), req).await
     }
 
+    /// Start a rollout; refused (409) while another rollout of the service is active.
     pub async fn start_rollout(&self, start: &StartRollout) -> Result<RolloutView, ClientError> {
-        self.post("/v1/rollouts", start).await
+        let start = StartRollout { queue: false, ..start.clone() };
+        self.post("/v1/rollouts", &start).await
+    }
+
+    /// Start a rollout, or queue it behind the service's active one (latest wins).
+    pub async fn start_or_queue(&self, start: &StartRollout) -> Result<StartAnswer, ClientError> {
+        let start = StartRollout { queue: true, ..start.clone() };
+        self.post("/v1/rollouts", &start).await
     }
 
     pub async fn rollouts(&self, active_only: bool) -> Result<Vec<RolloutView>, ClientError> {

@@ -14,7 +14,7 @@
 //! | GET | `/v1/services` | admin | → `Vec<`[`ServiceView`]`>` |
 //! | POST | `/v1/services/{service}/clear-hold` | admin | [`ClearHold`] → [`ServiceView`] |
 //! | POST | `/v1/services/{service}/revert` | admin | [`Revert`] → [`RolloutView`] |
-//! | POST | `/v1/rollouts` | admin | [`StartRollout`] → [`RolloutView`] |
+//! | POST | `/v1/rollouts` | admin | [`StartRollout`] → [`RolloutView`]; with `queue: true` → [`StartAnswer`] (202 when queued) |
 //! | GET | `/v1/rollouts?active=true` | admin | → `Vec<`[`RolloutView`]`>` |
 //! | GET | `/v1/rollouts/{id}` | admin | → [`RolloutView`] |
 //! | POST | `/v1/rollouts/{id}/{pause,resume,abort,rollback,approve}` | admin | [`RolloutCommand`] → [`RolloutView`] |
@@ -38,8 +38,9 @@ pub use agent::{
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorCode};
 pub use operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, HoldView, ReleaseCreated, ReleaseView, Revert, RolloutCommand,
-    RolloutView, ServiceView, SpecApplied, SpecView, StageView, StartRollout, TargetServiceView, TargetView, WaveView,
+    ApplySpec, ClearHold, CommandKind, EventView, HoldView, QueuedView, ReleaseCreated, ReleaseView, Revert,
+    RolloutCommand, RolloutView, ServiceView, SpecApplied, SpecView, StageView, StartAnswer, StartRollout,
+    TargetServiceView, TargetView, WaveView,
 };
 
 /// The header an agent or operator token travels in (`Authorization: Bearer <token>`).

@@ -90,6 +90,33 @@ pub struct StartRollout {
     /// Seeds the wave order (default: derived from the rollout id).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// When another rollout of the service is active: wait behind it (answered 202 with
+    /// [`QueuedView`]; the latest waiting release supersedes an older one) instead of the
+    /// refusal (409). The CLI queues unless `--no-queue`.
+    #[serde(default)]
+    pub queue: bool,
+}
+
+/// A release waiting to start once the service's active rollout ends (and it is not held).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedView {
+    pub service: String,
+    pub release: ReleaseId,
+    /// The rollout it waits behind.
+    pub behind: String,
+    pub at: Millis,
+    /// The waiting release this one replaced (latest wins), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<ReleaseId>,
+}
+
+/// What `POST /v1/rollouts` with `queue: true` answers: the rollout started (200), or the
+/// release queued behind the active one (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StartAnswer {
+    Queued { queued: QueuedView },
+    Started(Box<RolloutView>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +251,9 @@ pub struct ServiceView {
     pub known_good: Option<ReleaseId>,
     pub active: Option<String>,
     pub hold: Option<HoldView>,
+    /// The release waiting behind the active rollout (or the hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<QueuedView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

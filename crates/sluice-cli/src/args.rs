@@ -224,6 +224,10 @@ pub struct RolloutStartArgs {
     /// Wait until the rollout finishes, showing progress; exit 4 if it did not complete.
     #[arg(long)]
     pub wait: bool,
+    /// Refuse (exit with the conflict) instead of queueing behind an active rollout of the
+    /// service; by default the release waits behind it (the latest queued release wins).
+    #[arg(long)]
+    pub no_queue: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

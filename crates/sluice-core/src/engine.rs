@@ -27,7 +27,7 @@ pub use rollout::{
     Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, Phase, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StageMarks,
     StartOptions, Told,
 };
-pub use service::{Refusal, ServiceState};
+pub use service::{Queued, Refusal, ServiceState};
 
 #[cfg(test)]
 mod tests;

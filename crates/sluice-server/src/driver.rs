@@ -88,12 +88,24 @@ pub struct StartRequest {
     /// A revert to the service's previous known-good (`release` must be it): the emergency
     /// profile, no approvals, no probation, allowed while the service is held.
     pub revert: bool,
+    /// The pipeline's name, kept with a queued start (resolved again when it starts).
+    pub pipeline_name: String,
+    /// While another rollout of the service is active: wait behind it instead of a 409.
+    pub queue: bool,
+}
+
+/// What a start did.
+#[derive(Debug)]
+pub enum Started {
+    Rollout(Box<RolloutRecord>),
+    /// Waiting behind the active rollout; with the release it superseded.
+    Queued(sluice_core::engine::Queued, Option<ReleaseId>),
 }
 
 /// What the driver task is asked to do, with where to answer.
 #[derive(Debug)]
 enum Request {
-    Start(StartRequest, oneshot::Sender<HttpResult<RolloutRecord>>),
+    Start(StartRequest, oneshot::Sender<HttpResult<Started>>),
     Command { id: String, cmd: Command, reply: oneshot::Sender<HttpResult<RolloutRecord>> },
     ClearHold { service: String, reason: String, reply: oneshot::Sender<HttpResult<ServiceState>> },
 }
@@ -173,9 +185,18 @@ impl Driver {
         out
     }
 
-    /// Start a rollout: refused (409) while the service has an active rollout or a hold.
-    pub async fn start(&self, req: StartRequest) -> HttpResult<RolloutRecord> {
+    /// Start a rollout: refused (409) while the service has a hold, or an active rollout
+    /// unless `req.queue` (then it waits behind it).
+    pub async fn start(&self, req: StartRequest) -> HttpResult<Started> {
         self.ask(|reply| Request::Start(req, reply)).await
+    }
+
+    /// Start a rollout now, or refuse (409): never queues.
+    pub async fn start_now(&self, req: StartRequest) -> HttpResult<RolloutRecord> {
+        match self.start(StartRequest { queue: false, ..req }).await? {
+            Started::Rollout(r) => Ok(*r),
+            Started::Queued(..) => Err(HttpError::internal("starting a rollout", "it was queued though it may not be")),
+        }
     }
 
     /// Carry out an operator's command on an active rollout: 409 when it is finished or the

@@ -54,5 +54,7 @@ pub async fn request(
         reason: Some(format!("revert by {ADMIN_ACTOR}: {reason}")),
         seed: None,
         revert: true,
+        pipeline_name: svc.pipeline.clone(),
+        queue: false,
     })
 }

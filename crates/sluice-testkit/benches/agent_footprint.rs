@@ -94,6 +94,7 @@ async fn run() -> anyhow::Result<()> {
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await?;
     while admin.rollout(&r.id).await?.outcome.is_none() {

@@ -287,6 +287,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
                 emergency: false,
                 reason: None,
                 seed: Some(round as u64),
+                queue: false,
             })
             .await?;
         start_rollout_ms.push(started.elapsed().as_secs_f64() * 1000.0);

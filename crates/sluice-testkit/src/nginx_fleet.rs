@@ -538,6 +538,7 @@ async fn rollout(ctx: &mut Ctx, name: &str, site: &str, emergency: bool) -> anyh
         emergency,
         reason: emergency.then(|| "first site config of a new fleet".to_string()),
         seed: Some(SEED),
+        queue: false,
     };
     let view = ctx.admin.start_rollout(&start).await.with_context(|| format!("{name}: start the rollout"))?;
     let id = view.id.clone();

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use sluice_api::{
-    Client, ClientError, CommandKind, ErrorCode, Revert, RolloutCommand as Cmd, RolloutView, StartRollout,
+    Client, ClientError, CommandKind, ErrorCode, Revert, RolloutCommand as Cmd, RolloutView, StartAnswer, StartRollout,
 };
 
 use crate::args::{ConnArgs, RolloutCommand, RolloutIdArgs, RolloutRevertArgs, RolloutStartArgs, RolloutStatusArgs};
@@ -84,9 +84,45 @@ fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {
         emergency: a.emergency,
         reason: a.reason.clone(),
         seed: None,
+        queue: false, // set by the client call below
     };
     block_on(async {
-        let view = client.start_rollout(&req).await?;
+        let answer = if a.no_queue {
+            StartAnswer::Started(Box::new(client.start_rollout(&req).await?))
+        } else {
+            client.start_or_queue(&req).await?
+        };
+        let view = match answer {
+            StartAnswer::Started(view) => *view,
+            StartAnswer::Queued { queued } => {
+                if a.conn.json && !a.wait {
+                    print_json(&queued)?;
+                    return Ok(exit::OK);
+                }
+                let superseded =
+                    queued.superseded.as_ref().map(|s| format!(", superseding {}", short(s))).unwrap_or_default();
+                eprintln!(
+                    "queued {} release {} behind rollout {}{superseded}: it starts when that one ends (unless a newer release is queued after it)",
+                    queued.service,
+                    short(&queued.release),
+                    queued.behind
+                );
+                if !a.wait {
+                    return Ok(exit::OK);
+                }
+                match wait_for_queued(&client, &queued.service, &queued.release).await? {
+                    Some(view) => view,
+                    None => {
+                        eprintln!(
+                            "release {} of {} no longer waits: a newer release superseded it, or it was dropped",
+                            short(&queued.release),
+                            queued.service
+                        );
+                        return Ok(exit::ROLLED_BACK);
+                    }
+                }
+            }
+        };
         if !a.wait {
             if a.conn.json {
                 print_json(&view)?;
@@ -114,6 +150,33 @@ fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {
         }
         Ok(outcome_code(&finals))
     })?
+}
+
+/// Wait until the queued `release` of `service` starts (its rollout), or stops waiting
+/// (superseded or dropped: `None`).
+async fn wait_for_queued(
+    client: &Client,
+    service: &str,
+    release: &sluice_core::release::ReleaseId,
+) -> Result<Option<RolloutView>, Failure> {
+    loop {
+        let active = client.rollouts(true).await?;
+        if let Some(v) = active.into_iter().find(|v| v.service == service && &v.release == release) {
+            return Ok(Some(v));
+        }
+        let services = client.services().await?;
+        let waiting = services
+            .iter()
+            .find(|s| s.service == service)
+            .and_then(|s| s.queued.as_ref())
+            .is_some_and(|q| &q.release == release);
+        if !waiting {
+            // It may have started and finished between the two reads.
+            let all = client.rollouts(false).await?;
+            return Ok(all.into_iter().find(|v| v.service == service && &v.release == release));
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 fn status(a: &RolloutStatusArgs) -> Result<u8, Failure> {

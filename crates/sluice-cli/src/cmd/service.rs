@@ -48,15 +48,20 @@ fn list(a: &ServiceListArgs) -> Result<(), Failure> {
 
 fn table(services: &[ServiceView]) -> String {
     let mut t = Table::new();
-    t.set_header(["service", "known-good", "rollout", "hold"]);
+    t.set_header(["service", "known-good", "rollout", "queued", "hold"]);
     for s in services {
         let hold = s.hold.as_ref().map_or("-".to_string(), |h| {
             format!("{} failed in {}: {}", short_or_dash(Some(&h.release)), h.rollout, h.why)
         });
+        let queued = s
+            .queued
+            .as_ref()
+            .map_or("-".to_string(), |q| format!("{} behind {}", short_or_dash(Some(&q.release)), q.behind));
         t.add_row([
             s.service.clone(),
             short_or_dash(s.known_good.as_ref()),
             s.active.clone().unwrap_or_else(|| "-".into()),
+            queued,
             hold,
         ]);
     }

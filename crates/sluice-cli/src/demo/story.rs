@@ -46,6 +46,7 @@ pub async fn baseline(rig: &Rig, progress: &mut Progress) -> anyhow::Result<()> 
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await
         .context("failed to start the baseline rollout")?;
@@ -119,6 +120,7 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await
         .context("failed to start the rollout")?;

@@ -20,6 +20,27 @@ pub struct ServiceState {
     /// Earlier known-good releases, oldest first (at most [`HISTORY`]): what a revert returns to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous: Vec<ReleaseId>,
+    /// The release waiting to start once the active rollout ends (and the service is not
+    /// held): the latest one asked for; a newer one supersedes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Queued>,
+}
+
+/// A rollout asked for while another of the service was active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub release: ReleaseId,
+    /// The pipeline's name (resolved in the spec current when it starts).
+    pub pipeline: String,
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The rollout it waits behind.
+    pub behind: String,
+    pub at: Millis,
 }
 
 /// How many earlier known-good releases a service remembers.
@@ -95,6 +116,12 @@ impl ServiceState {
     /// What `rollout revert` returns the service to: the known-good before the current one.
     pub fn revert_target(&self) -> Option<&ReleaseId> {
         self.previous.last()
+    }
+
+    /// Queue `q` to start after the active rollout (latest wins). Returns the release it
+    /// superseded, if one was waiting.
+    pub fn enqueue(&mut self, q: Queued) -> Option<ReleaseId> {
+        self.queued.replace(q).map(|old| old.release)
     }
 
     /// A person looked at the failure and lets new rollouts start again.

@@ -442,8 +442,13 @@ fn abort_and_manual_rollback_return_to_known_good() {
         assert!(acts.iter().any(|a| matches!(a, Action::RollBack { to: Some(to), .. } if to.0 == "v1")));
         let (r, _) = drive(&mut fleet, r, acts, 600_000);
         assert_eq!(r.outcome(), Some(outcome));
-        let mut svc =
-            ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None, previous: Vec::new() };
+        let mut svc = ServiceState {
+            known_good: Some("v1".into()),
+            active: Some("r1".into()),
+            hold: None,
+            previous: Vec::new(),
+            queued: None,
+        };
         svc.finished(&r, Millis(1));
         assert_eq!(svc.hold.is_some(), outcome == Outcome::RolledBack);
         assert_eq!(svc.known_good, Some("v1".into()));

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_core::engine::{Action, Command, PlanError, Rollout, ServiceState, StartOptions, invariants};
+use sluice_core::engine::{Action, Command, PlanError, Queued, Rollout, ServiceState, StartOptions, invariants};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{DesiredChange, RolloutRecord, Store, StoreError, Transition, split_actions};
 
-use super::{ADMIN_ACTOR, DRIVER_ACTOR, MIN_STEP_GAP, Request, SNAPSHOT_EVERY, StartRequest, TICK};
+use super::{ADMIN_ACTOR, DRIVER_ACTOR, MIN_STEP_GAP, Request, SNAPSHOT_EVERY, StartRequest, Started, TICK};
 use crate::app::{App, SharedApp};
 use crate::clock;
 use crate::http_error::{HttpError, HttpResult};
@@ -76,7 +76,10 @@ pub async fn run(app: SharedApp) {
 
 fn refuse(r: Request, why: &str) {
     match r {
-        Request::Start(_, reply) | Request::Command { reply, .. } => {
+        Request::Start(_, reply) => {
+            let _ = reply.send(Err(HttpError::unavailable(why)));
+        }
+        Request::Command { reply, .. } => {
             let _ = reply.send(Err(HttpError::unavailable(why)));
         }
         Request::ClearHold { reply, .. } => {
@@ -89,7 +92,7 @@ fn refuse(r: Request, why: &str) {
 async fn handle(app: &App, active: &mut Rollouts, r: Request) {
     match r {
         Request::Start(req, reply) => {
-            let result = start(app, active, req).await;
+            let result = start_or_queue(app, active, req).await;
             app.driver.publish(active);
             let _ = reply.send(result);
         }
@@ -99,7 +102,102 @@ async fn handle(app: &App, active: &mut Rollouts, r: Request) {
             let _ = reply.send(result);
         }
         Request::ClearHold { service, reason, reply } => {
-            let _ = reply.send(clear_hold(app, &service, &reason).await);
+            let result = clear_hold(app, &service, &reason).await;
+            if result.is_ok() {
+                start_queued(app, active, &service).await;
+            }
+            app.driver.publish(active);
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Start `req`, or queue it behind the service's active rollout when it asks to (latest wins).
+async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResult<Started> {
+    let Some(a) = active.values().find(|a| a.record.rollout.service == req.service) else {
+        return start(app, active, req).await.map(|r| Started::Rollout(Box::new(r)));
+    };
+    let behind = a.record.rollout.id.clone();
+    if !req.queue || req.revert {
+        return Err(HttpError::conflict(format!(
+            "service {} already has rollout {behind} in progress ({}); wait for it, abort it, or queue behind it (`rollout start` queues unless --no-queue)",
+            req.service,
+            a.record.rollout.phase_name()
+        )));
+    }
+    let now = clock::now();
+    let mut state = app.store.get_service_state(&req.service).await?;
+    let q = Queued {
+        release: req.release.clone(),
+        pipeline: req.pipeline_name.clone(),
+        emergency: req.emergency,
+        reason: req.reason.clone(),
+        seed: req.seed,
+        behind: behind.clone(),
+        at: now,
+    };
+    let superseded = state.enqueue(q.clone());
+    let why = match &superseded {
+        Some(old) => format!("queued {} behind rollout {behind}, superseding {old}", req.release),
+        None => format!("queued {} behind rollout {behind}", req.release),
+    };
+    let audit = sluice_store::Audit::new(ADMIN_ACTOR, now).because(why);
+    app.store.put_service_state(&req.service, &state, &audit).await?;
+    app.services.set(&req.service, state);
+    tracing::info!(service = %req.service, release = %req.release, behind = %behind, "release queued");
+    Ok(Started::Queued(q, superseded))
+}
+
+/// Start the release queued for `service`, if one waits and the service may start now (no
+/// active rollout, no hold). A queued release that can no longer start (its pipeline left the
+/// spec, it no longer plans) is dropped with the reason in the audit log.
+async fn start_queued(app: &App, active: &mut Rollouts, service: &str) {
+    if active.values().any(|a| a.record.rollout.service == service) {
+        return;
+    }
+    let state = match app.store.get_service_state(service).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(service, error = %e, "cannot read the service state to start its queued release");
+            return;
+        }
+    };
+    let Some(q) = state.queued.clone() else { return };
+    if state.may_start().is_err() {
+        return; // held: the queued release waits for the hold to be cleared
+    }
+    let pipeline = app
+        .spec
+        .get()
+        .and_then(|spec| spec.spec.pipelines.get(&q.pipeline).cloned())
+        .ok_or_else(|| format!("pipeline {} is no longer in the current spec", q.pipeline));
+    let result = match pipeline {
+        Ok(pipeline) => {
+            let req = StartRequest {
+                service: service.to_string(),
+                release: q.release.clone(),
+                pipeline,
+                emergency: q.emergency,
+                reason: q.reason.clone(),
+                seed: q.seed,
+                revert: false,
+                pipeline_name: q.pipeline.clone(),
+                queue: false,
+            };
+            start(app, active, req).await.map(|_| ()).map_err(|e| e.0.message)
+        }
+        Err(why) => Err(why),
+    };
+    if let Err(why) = result {
+        tracing::warn!(service, release = %q.release, why, "the queued release cannot start; dropped");
+        let mut state = state;
+        state.queued = None;
+        let audit = sluice_store::Audit::new(DRIVER_ACTOR, clock::now())
+            .because(format!("dropped queued {}: it cannot start: {why}", q.release));
+        if let Err(e) = app.store.put_service_state(service, &state, &audit).await {
+            tracing::error!(service, error = %e, "cannot drop the queued release");
+        } else {
+            app.services.set(service, state);
         }
     }
 }
@@ -154,6 +252,9 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     violations.extend(invariants::check_actions(&rollout, false, &actions));
     count_violations(app, &id, &violations);
     service_state.started(&id);
+    if service_state.queued.as_ref().is_some_and(|q| q.release == rollout.release) {
+        service_state.queued = None; // it starts now
+    }
     if rollout.is_finished() {
         service_state.finished(&rollout, now);
     }
@@ -220,6 +321,7 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
     let record = next.record.clone();
     if record.rollout.is_finished() {
         active.remove(id);
+        start_queued(app, active, &record.rollout.service).await;
     } else {
         *current = next;
     }
@@ -279,6 +381,7 @@ async fn step_all(app: &App, active: &mut Rollouts) -> bool {
         tracing::info!(rollout = %id, phase = r.phase_name(), "rollout moved");
         if r.is_finished() {
             active.remove(&id);
+            start_queued(app, active, &service).await;
         }
     }
     moved

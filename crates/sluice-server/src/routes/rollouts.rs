@@ -1,13 +1,16 @@
 //! `/v1/rollouts`: start a rollout (release by id or unique hex prefix, the service's pipeline
-//! unless named, emergency only with a reason), list and show rollouts with their progress,
+//! unless named, emergency only with a reason; with `queue: true` it waits behind the service's
+//! active rollout, answered 202), list and show rollouts with their progress,
 //! and the operator's commands (`pause`, `resume`, `abort`, `rollback` with a reason,
 //! `approve`), all serialized with the driver.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_api::{RolloutCommand, RolloutView, StartRollout};
+use sluice_api::{QueuedView, RolloutCommand, RolloutView, StartAnswer, StartRollout};
 use sluice_core::engine::Command;
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::fleet_check::{LiveFleet, check_rollout_against_fleet};
@@ -17,7 +20,7 @@ use crate::app::{App, SharedApp};
 use crate::auth::Admin;
 use crate::body::{JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use crate::current_spec::AppliedSpec;
-use crate::driver::{ADMIN_ACTOR, StartRequest};
+use crate::driver::{ADMIN_ACTOR, StartRequest, Started};
 use crate::fleet_checks::{live_fleet, located, report_interval};
 use crate::http_error::{HttpError, HttpResult};
 use crate::rollout_view::view;
@@ -29,7 +32,7 @@ pub async fn start(
     _: Admin,
     State(app): State<SharedApp>,
     JsonBody(req): JsonBody<StartRollout>,
-) -> HttpResult<Json<RolloutView>> {
+) -> HttpResult<Response> {
     let Some(spec) = app.spec.get() else {
         return Err(HttpError::not_found(format!("service {} is unknown: no spec has been applied yet", req.service)));
     };
@@ -53,7 +56,7 @@ pub async fn start(
     }
     let release = resolve_release(app.store.as_ref(), &req.service, &req.release).await?;
     check_fleet(&app, &spec, &pipeline_name, &req.service).await?;
-    let record = app
+    let started = app
         .driver
         .start(StartRequest {
             service: req.service.clone(),
@@ -63,9 +66,18 @@ pub async fn start(
             reason,
             seed: req.seed,
             revert: false,
+            pipeline_name,
+            queue: req.queue,
         })
         .await?;
-    Ok(Json(view(&record, &app.fleet.read())))
+    Ok(match started {
+        Started::Rollout(record) => Json(view(&record, &app.fleet.read())).into_response(),
+        Started::Queued(q, superseded) => {
+            let queued =
+                QueuedView { service: req.service, release: q.release, behind: q.behind, at: q.at, superseded };
+            (StatusCode::ACCEPTED, Json(StartAnswer::Queued { queued })).into_response()
+        }
+    })
 }
 
 /// Refuse (400, each problem located in the current spec) a pipeline that cannot work on the

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use sluice_api::{ClearHold, HoldView, Revert, RolloutView, ServiceView};
+use sluice_api::{ClearHold, HoldView, QueuedView, Revert, RolloutView, ServiceView};
 use sluice_core::engine::ServiceState;
 
 use crate::app::SharedApp;
@@ -47,15 +47,22 @@ pub async fn revert(
     JsonBody(req): JsonBody<Revert>,
 ) -> HttpResult<Json<RolloutView>> {
     let start = crate::revert::request(&app, &service, None, &req.reason).await?;
-    let record = app.driver.start(start).await?;
+    let record = app.driver.start_now(start).await?;
     Ok(Json(crate::rollout_view::view(&record, &app.fleet.read())))
 }
 
 fn view(service: String, state: ServiceState) -> ServiceView {
     ServiceView {
-        service,
+        service: service.clone(),
         known_good: state.known_good,
         active: state.active,
+        queued: state.queued.map(|q| QueuedView {
+            service: service.clone(),
+            release: q.release,
+            behind: q.behind,
+            at: q.at,
+            superseded: None,
+        }),
         hold: state.hold.map(|h| HoldView { release: h.release, rollout: h.rollout, why: h.why, at: h.at }),
     }
 }

@@ -79,6 +79,7 @@ async fn a_long_poll_answers_soon_after_a_change_and_waits_otherwise() {
         emergency: false,
         reason: None,
         seed: None,
+        queue: false,
     };
     t.admin.start_rollout(&start).await.unwrap();
     let decided = Instant::now();
@@ -107,6 +108,7 @@ async fn reports_only_touch_the_reporting_target() {
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await
         .unwrap();

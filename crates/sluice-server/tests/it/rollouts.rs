@@ -19,6 +19,7 @@ pub fn start_req(release: &ReleaseId, pipeline: Option<&str>) -> StartRollout {
         emergency: false,
         reason: None,
         seed: Some(7),
+        queue: false,
     }
 }
 
@@ -186,5 +187,48 @@ async fn a_second_rollout_of_a_busy_service_is_a_conflict_naming_the_first() {
     assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
     let err = t.admin.start_rollout(&start_req(&ReleaseId::from("ffffffff"), None)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_release_started_while_another_runs_waits_behind_it_and_the_latest_wins() {
+    use sluice_api::StartAnswer;
+    let t = harness::with_spec().await;
+    let _agents = fleet(&t.admin).await;
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        ids.push(t.admin.create_release("web", harness::web_bundle(n), "v").await.unwrap().release.id);
+    }
+    let first = t.admin.start_rollout(&start_req(&ids[0], Some("slow"))).await.unwrap();
+    // Queued behind the first; a newer release supersedes it (as generated files need).
+    let StartAnswer::Queued { queued } = t.admin.start_or_queue(&start_req(&ids[1], None)).await.unwrap() else {
+        panic!("the second release should wait");
+    };
+    assert_eq!(
+        (queued.release.clone(), queued.behind.clone(), queued.superseded.clone()),
+        (ids[1].clone(), first.id.clone(), None)
+    );
+    let StartAnswer::Queued { queued } = t.admin.start_or_queue(&start_req(&ids[2], None)).await.unwrap() else {
+        panic!("the third release should wait");
+    };
+    assert_eq!(queued.superseded, Some(ids[1].clone()));
+    let services = t.admin.services().await.unwrap();
+    let web = services.iter().find(|s| s.service == "web").expect("web");
+    assert_eq!(web.queued.as_ref().map(|q| q.release.clone()), Some(ids[2].clone()), "status shows what waits");
+    // Without queueing it is still the refusal.
+    let err = t.admin.start_rollout(&start_req(&ids[1], None)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    // The first ends: the latest queued release starts on its own, the superseded one never.
+    t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap();
+    finished(&t.admin, &first.id, Duration::from_secs(10)).await;
+    let next = eventually("the queued release to start", Duration::from_secs(10), || async {
+        t.admin.rollouts(true).await.unwrap().into_iter().find(|v| v.release == ids[2])
+    })
+    .await;
+    assert_ne!(next.id, first.id);
+    let all = t.admin.rollouts(false).await.unwrap();
+    assert!(!all.iter().any(|v| v.release == ids[1]), "the superseded release never started");
+    let services = t.admin.services().await.unwrap();
+    assert!(services.iter().find(|s| s.service == "web").is_some_and(|s| s.queued.is_none()));
     t.server.shutdown().await.unwrap();
 }

@@ -35,6 +35,7 @@ fn step(rollout: &mut Rollout, i: u64, targets: &[TargetId]) -> (ServiceState, V
         active: Some(ID.into()),
         hold: None,
         previous: Vec::new(),
+        queued: None,
     };
     let events = (0..EVENTS_PER_STEP)
         .map(|k| Event {

@@ -126,6 +126,7 @@ async fn service_state_round_trips_and_every_change_is_logged() {
             at: Millis(5),
         }),
         previous: vec![ReleaseId::from("sha256:v0")],
+        queued: None,
     };
     let audit = Audit::new("sluice", Millis(5));
     store.put_service_state(SERVICE, &held, &audit).await.unwrap();

@@ -78,7 +78,7 @@ async fn no_token_wrong_token_and_wrong_kind_of_token_are_refused_and_change_not
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_rollout_of_a_service_is_a_clear_conflict() {
+async fn a_second_rollout_of_a_service_waits_behind_the_first_or_is_a_clear_conflict() {
     let mut rig = Rig::start(SPEC).await;
     rig.add_agent("dev-1", &[("env", "dev")], &[("files", "")]).await;
     rig.add_agent("prod-1", &[("env", "prod")], &[("files", "")]).await;
@@ -87,13 +87,30 @@ async fn a_second_rollout_of_a_service_is_a_clear_conflict() {
     let v2 = rig.release("files", &[("app.conf", "v2\n")]).await;
     let first = rig.start_rollout("files", &v1).await;
     let token = std::fs::read_to_string(rig.data_dir().join("admin.token")).unwrap();
-    let out = Command::new(BIN)
-        .args(["rollout", "start", "files", &v2.0, "--server", &rig.base_url(), "--token", token.trim()])
-        .output()
-        .unwrap();
+    let start = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["rollout", "start", "files", &v2.0, "--server", &rig.base_url(), "--token", token.trim()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = start(&["--no-queue"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("conflict") && stderr.contains(&first.id), "{stderr}");
+    // By default it waits behind the first instead, and says so.
+    let out = start(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("queued files release") && stderr.contains(&format!("behind rollout {}", first.id)),
+        "{stderr}"
+    );
+    let services = rig.admin().services().await.unwrap();
+    assert_eq!(
+        services.iter().find(|s| s.service == "files").and_then(|s| s.queued.as_ref()).map(|q| &q.release),
+        Some(&v2)
+    );
     // Through the API too, and still only the first rollout exists.
     let again = rig
         .admin()
@@ -104,6 +121,7 @@ async fn a_second_rollout_of_a_service_is_a_clear_conflict() {
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await
         .unwrap_err();

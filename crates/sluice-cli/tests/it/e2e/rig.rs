@@ -237,6 +237,7 @@ impl Rig {
                 emergency: false,
                 reason: None,
                 seed: Some(7),
+                queue: false,
             })
             .await
             .unwrap()

@@ -280,8 +280,13 @@ fn a_rollback_that_never_lands_ends_incomplete_naming_each_target_and_why() {
         }
         other => panic!("{other:?}"),
     }
-    let mut svc =
-        ServiceState { known_good: Some("v1".into()), active: Some("r1".into()), hold: None, previous: Vec::new() };
+    let mut svc = ServiceState {
+        known_good: Some("v1".into()),
+        active: Some("r1".into()),
+        hold: None,
+        previous: Vec::new(),
+        queued: None,
+    };
     svc.finished(&r, Millis(1));
     assert!(svc.hold.is_some(), "an incomplete rollback holds the service");
 }
