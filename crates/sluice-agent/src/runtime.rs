@@ -3,13 +3,14 @@
 //! Prometheus endpoint.
 //!
 //! Two loops share one task: the poller (`poller.rs`: long-poll, decide with the pure
-//! [`plan`], apply on the blocking pool) and the reporter (`reporter.rs`: scrape, sample,
-//! report every interval and at once after each apply or rollback). Beside them run the health
-//! sources on their own timers (`sources.rs`: synthetic probes, a command) and, with
-//! `metrics_listen`, the agent's own `/metrics` (`exporter.rs`). Idle, all wait on a
-//! socket or a timer: no CPU, no threads beyond the runtime's. When the server is unreachable
-//! the node keeps serving what is applied and retries with jittered exponential backoff
-//! (250 ms to 5 s). Nothing is ever applied that the server did not name.
+//! [`plan`], get the service's spec once per digest (`spec_cache.rs`), apply on the blocking
+//! pool) and the reporter (`reporter.rs`: scrape, sample, report every interval and at once
+//! after each apply or rollback). Both talk to the server through the session's
+//! one pooled HTTP client. Beside them run the health sources on their own timers
+//! (`sources.rs`: synthetic probes, a command) and, with `metrics_listen`, the agent's own
+//! `/metrics` (`exporter.rs`). Idle, all wait on a socket or a timer: no CPU, no threads beyond
+//! the runtime's. When the server is unreachable the node keeps serving what is applied and
+//! retries with jittered exponential backoff (250 ms to 5 s). Nothing is ever applied that the server did not name.
 //!
 //! In-process (tests, the demo, benchmarks):
 //!
@@ -35,6 +36,7 @@ mod reporter;
 mod scraper;
 mod session;
 mod sources;
+mod spec_cache;
 mod stop;
 
 pub use exporter::ADDR_FILE as METRICS_ADDR_FILE;
@@ -308,6 +310,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod health_tests;
+#[cfg(test)]
+mod spec_tests;
 
 #[cfg(test)]
 mod tests {
