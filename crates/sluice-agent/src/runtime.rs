@@ -4,8 +4,8 @@
 //!
 //! Two loops share one task: the poller (`poller.rs`: long-poll, decide with the pure
 //! [`plan`], get the service's spec once per digest (`spec_cache.rs`), apply on the blocking
-//! pool) and the reporter (`reporter.rs`: scrape, sample, report every interval and at once
-//! after each apply or rollback). Both talk to the server through the session's
+//! pool) and the reporter (`reporter.rs`: scrape, sample, report every interval and soon after
+//! each apply or rollback, `report_jitter.rs`). Both talk to the server through the session's
 //! one pooled HTTP client. Beside them run the health sources on their own timers
 //! (`sources.rs`: synthetic probes, a command) and, with `metrics_listen`, the agent's own
 //! `/metrics` (`exporter.rs`). Idle, all wait on a socket or a timer: no CPU, no threads beyond
@@ -32,6 +32,7 @@ mod exporter;
 mod link;
 pub mod plan;
 mod poller;
+mod report_jitter;
 mod reporter;
 mod scraper;
 mod session;
@@ -53,6 +54,7 @@ use sluice_core::release::{ReleaseId, TargetId};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
 use crate::facts;
@@ -183,7 +185,9 @@ pub async fn run_with(
         background.spawn(exporter::serve(listener, telemetry.clone()));
     }
     let (sources, health) = Sources::start(&config, &telemetry).map_err(AgentError::Http)?;
-    let seed = options.clock.now().0 ^ (u64::from(std::process::id()) << 32);
+    // The target id too: agents in containers often share a pid, and may start in the same
+    // millisecond.
+    let seed = options.clock.now().0 ^ (u64::from(std::process::id()) << 32) ^ backoff::seed_of(target.0.as_bytes());
     let facts = facts::gather(&config.facts);
     tracing::info!(target = %target, server = %config.server, services = stores.len(), "sluice agent starting");
     let session = tokio::select! {
@@ -209,6 +213,7 @@ pub async fn run_with(
         clock: options.clock.clone(),
         views: Mutex::new(views),
         held: Mutex::new(None),
+        acked: AtomicU64::new(0),
         interval_ms: AtomicU64::new(config.report_interval.0),
         default_interval_ms: config.report_interval.0,
         poll_now: Notify::new(),
@@ -280,6 +285,8 @@ pub(crate) struct Shared {
     pub(crate) views: Mutex<BTreeMap<String, ServiceView>>,
     /// The desired version the poller has dealt with.
     pub(crate) held: Mutex<Option<u64>>,
+    /// The highest desired version a report's acknowledgement named.
+    pub(crate) acked: AtomicU64,
     interval_ms: AtomicU64,
     default_interval_ms: u64,
     /// Wakes the poller (a report acknowledged a newer desired version).
@@ -378,6 +385,7 @@ mod tests {
             clock,
             views: Mutex::new(BTreeMap::new()),
             held: Mutex::new(None),
+            acked: AtomicU64::new(0),
             interval_ms: AtomicU64::new(5000),
             default_interval_ms: 5000,
             poll_now: Notify::new(),

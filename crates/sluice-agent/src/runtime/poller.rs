@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sluice_api::{ApplyReport, DesiredService, DesiredView, ErrorCode};
@@ -36,6 +37,14 @@ use crate::releases::{ReleaseStore, StoreConfig};
 
 /// Longest text of a failure carried in a report.
 const DETAIL_BYTES: usize = 4096;
+
+/// How a long-poll ended.
+enum Polled {
+    Answer(Result<DesiredView, sluice_api::ClientError>),
+    /// Poll again at once.
+    Again,
+    Stopped,
+}
 
 /// What became of one step.
 enum Step {
@@ -106,14 +115,33 @@ impl Poller {
             let (generation, client) = self.shared.session.client();
             let after = if std::mem::take(&mut self.poll_at_once) { None } else { self.held };
             let retry_in = self.next_retry().map(|due| self.until(due));
-            let answer = tokio::select! {
-                answer = client.desired(after, self.long_poll) => answer,
-                () = self.shared.poll_now.notified() => continue,
-                () = sleep_for(retry_in) => {
-                    self.poll_at_once = true;
-                    continue;
+            let poll = client.desired(after, self.long_poll);
+            let mut poll = std::pin::pin!(poll);
+            let retry = sleep_for(retry_in);
+            let mut retry = std::pin::pin!(retry);
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut poll => break Polled::Answer(answer),
+                    () = self.shared.poll_now.notified() => {
+                        // A report acknowledged a version past the one this poll waits beyond:
+                        // the server would have answered it, so it was lost; poll again. A
+                        // wake-up from before the held version moved is stale: dropping the
+                        // poll would only cost its connection.
+                        if after.is_some_and(|a| self.shared.acked.load(Ordering::Relaxed) > a) {
+                            break Polled::Again;
+                        }
+                    }
+                    () = &mut retry => {
+                        self.poll_at_once = true;
+                        break Polled::Again;
+                    }
+                    () = stop.stopped() => break Polled::Stopped,
                 }
-                () = stop.stopped() => break,
+            };
+            let answer = match answer {
+                Polled::Answer(answer) => answer,
+                Polled::Again => continue,
+                Polled::Stopped => break,
             };
             let step = match answer {
                 Ok(view) => {

@@ -1,6 +1,7 @@
 //! The poller against a fake server: each service's spec is fetched once per digest and kept;
 //! a changed spec (a new digest) is fetched again; a spec that cannot be had leaves the
-//! service as it runs and is asked for again with the next poll.
+//! service as it runs and is asked for again with the next poll; polls, fetches and reports
+//! share the agent's pooled connections.
 
 use std::sync::atomic::Ordering;
 
@@ -88,6 +89,11 @@ async fn the_spec_is_fetched_once_per_digest_and_again_when_it_changes() {
 
     stop.send(()).unwrap();
     run.await.unwrap().unwrap();
+    // Polls, spec fetches, downloads and reports went over the agent's pooled connections:
+    // one held by the long-poll and one for whatever runs beside it, never one per request.
+    let (connections, requests) = (fake.connections.load(Ordering::SeqCst), fake.requests.load(Ordering::SeqCst));
+    assert!(requests >= 12, "{requests} requests");
+    assert!(connections <= 2, "{connections} connections for {requests} requests");
 }
 
 #[tokio::test]
