@@ -43,12 +43,7 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        let pick = match nanos.checked_add(1) {
-            Some(bound) => self.next_random() % bound,
-            None => self.next_random(),
-        };
-        Duration::from_nanos(pick)
+        jitter(&mut self.rng, ceiling)
     }
 
     /// The delay before the next retry, never less than half its ceiling ("equal jitter"):
@@ -68,15 +63,31 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
+}
 
-    /// splitmix64: small, fast, and good enough for jitter.
-    fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// A uniformly random delay between 0 and `bound` (nanosecond steps), drawn from `rng` (any
+/// seed; advanced by the draw). The jitter of backoffs and of reports after an apply.
+pub fn jitter(rng: &mut u64, bound: Duration) -> Duration {
+    let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+    let pick = match nanos.checked_add(1) {
+        Some(n) => splitmix64(rng) % n,
+        None => splitmix64(rng),
+    };
+    Duration::from_nanos(pick)
+}
+
+/// A seed from `bytes` (FNV-1a): the same bytes, the same seed.
+pub fn seed_of(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01B3))
+}
+
+/// splitmix64: small, fast, and good enough for jitter.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub mod state;
 pub mod synthetic;
 pub mod telemetry;
 #[cfg(test)]
+mod test_desired_server;
+#[cfg(test)]
 mod test_server;
 
 pub use clock::{Clock, SystemClock};

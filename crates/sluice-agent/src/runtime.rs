@@ -3,13 +3,14 @@
 //! Prometheus endpoint.
 //!
 //! Two loops share one task: the poller (`poller.rs`: long-poll, decide with the pure
-//! [`plan`], apply on the blocking pool) and the reporter (`reporter.rs`: scrape, sample,
-//! report every interval and at once after each apply or rollback). Beside them run the health
-//! sources on their own timers (`sources.rs`: synthetic probes, a command) and, with
-//! `metrics_listen`, the agent's own `/metrics` (`exporter.rs`). Idle, all wait on a
-//! socket or a timer: no CPU, no threads beyond the runtime's. When the server is unreachable
-//! the node keeps serving what is applied and retries with jittered exponential backoff
-//! (250 ms to 5 s). Nothing is ever applied that the server did not name.
+//! [`plan`], get the service's spec once per digest (`spec_cache.rs`), apply on the blocking
+//! pool) and the reporter (`reporter.rs`: scrape, sample, report every interval and soon after
+//! each apply or rollback, `report_jitter.rs`). Both talk to the server through the session's
+//! one pooled HTTP client. Beside them run the health sources on their own timers
+//! (`sources.rs`: synthetic probes, a command) and, with `metrics_listen`, the agent's own
+//! `/metrics` (`exporter.rs`). Idle, all wait on a socket or a timer: no CPU, no threads beyond
+//! the runtime's. When the server is unreachable the node keeps serving what is applied and
+//! retries with jittered exponential backoff (250 ms to 5 s). Nothing is ever applied that the server did not name.
 //!
 //! In-process (tests, the demo, benchmarks):
 //!
@@ -31,10 +32,12 @@ mod exporter;
 mod link;
 pub mod plan;
 mod poller;
+mod report_jitter;
 mod reporter;
 mod scraper;
 mod session;
 mod sources;
+mod spec_cache;
 mod stop;
 
 pub use exporter::ADDR_FILE as METRICS_ADDR_FILE;
@@ -51,6 +54,7 @@ use sluice_core::release::{ReleaseId, TargetId};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
 use crate::facts;
@@ -181,7 +185,9 @@ pub async fn run_with(
         background.spawn(exporter::serve(listener, telemetry.clone()));
     }
     let (sources, health) = Sources::start(&config, &telemetry).map_err(AgentError::Http)?;
-    let seed = options.clock.now().0 ^ (u64::from(std::process::id()) << 32);
+    // The target id too: agents in containers often share a pid, and may start in the same
+    // millisecond.
+    let seed = options.clock.now().0 ^ (u64::from(std::process::id()) << 32) ^ backoff::seed_of(target.0.as_bytes());
     let facts = facts::gather(&config.facts);
     tracing::info!(target = %target, server = %config.server, services = stores.len(), "sluice agent starting");
     let session = tokio::select! {
@@ -207,6 +213,7 @@ pub async fn run_with(
         clock: options.clock.clone(),
         views: Mutex::new(views),
         held: Mutex::new(None),
+        acked: AtomicU64::new(0),
         interval_ms: AtomicU64::new(config.report_interval.0),
         default_interval_ms: config.report_interval.0,
         poll_now: Notify::new(),
@@ -278,6 +285,8 @@ pub(crate) struct Shared {
     pub(crate) views: Mutex<BTreeMap<String, ServiceView>>,
     /// The desired version the poller has dealt with.
     pub(crate) held: Mutex<Option<u64>>,
+    /// The highest desired version a report's acknowledgement named.
+    pub(crate) acked: AtomicU64,
     interval_ms: AtomicU64,
     default_interval_ms: u64,
     /// Wakes the poller (a report acknowledged a newer desired version).
@@ -308,6 +317,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod health_tests;
+#[cfg(test)]
+mod spec_tests;
 
 #[cfg(test)]
 mod tests {
@@ -374,6 +385,7 @@ mod tests {
             clock,
             views: Mutex::new(BTreeMap::new()),
             held: Mutex::new(None),
+            acked: AtomicU64::new(0),
             interval_ms: AtomicU64::new(5000),
             default_interval_ms: 5000,
             poll_now: Notify::new(),

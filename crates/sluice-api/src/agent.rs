@@ -57,7 +57,18 @@ pub struct DesiredService {
     pub bundle: Option<String>,
     /// The rollout that set it.
     pub rollout: Option<String>,
-    /// The service's spec (validators, hooks, limits) the agent applies with.
+    /// The digest of the service's spec (validators, hooks, limits) the agent applies with:
+    /// `sha256:` of the exact bytes `GET /v1/agent/services/{service}/spec` answers: the
+    /// spec's canonical JSON (a [`ServiceSpec`] serialised with struct fields in declaration
+    /// order, every map sorted by key, no whitespace), computed by the server once per spec
+    /// change. The agent fetches the spec once per digest, checks the bytes against it and
+    /// keeps it in memory. `None`: the current spec has no such service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
+    /// The spec inline, as servers before spec digests sent it on every answer; a current
+    /// server never fills it (an agent that only knows this field sees no spec and applies
+    /// nothing new, the fail-closed rule). A current agent uses it when there is no digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<ServiceSpec>,
     /// The service's known-good release: the agent marks it so it is never deleted.
     pub known_good: Option<ReleaseId>,

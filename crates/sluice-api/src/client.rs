@@ -221,24 +221,44 @@ impl Client {
     /// digest (the agent does, before anything is unpacked).
     pub async fn bundle(&self, digest: &str, max_bytes: u64) -> Result<Vec<u8>, ClientError> {
         let path = format!("/v1/bundles/{}", segment(digest));
-        let url = format!("{}{}", self.base, path);
-        let mut resp = self.send(self.request(Method::GET, &path), &path, UPLOAD_TIMEOUT).await?;
-        if resp.content_length().is_some_and(|n| n > max_bytes) {
-            return Err(ClientError::Api(ApiError::new(
+        let resp = self.send(self.request(Method::GET, &path), &path, UPLOAD_TIMEOUT).await?;
+        self.read_capped(resp, &path, max_bytes, &format!("bundle {digest}")).await
+    }
+
+    /// The canonical JSON of `service`'s spec as the agent's server has it now (at most
+    /// [`MAX_JSON_BYTES`](crate::MAX_JSON_BYTES)). The caller checks the bytes against the
+    /// digest the long-poll named (the spec may have changed since) before parsing them.
+    pub async fn service_spec(&self, service: &str) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/agent/services/{}/spec", segment(service));
+        let resp = self.send(self.request(Method::GET, &path), &path, DEFAULT_TIMEOUT).await?;
+        self.read_capped(resp, &path, crate::MAX_JSON_BYTES as u64, &format!("the spec of service {service:?}")).await
+    }
+
+    /// The body of `resp`, refused (as too large) past `max_bytes`.
+    async fn read_capped(
+        &self,
+        mut resp: reqwest::Response,
+        path: &str,
+        max_bytes: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let too_large = || {
+            ClientError::Api(ApiError::new(
                 ErrorCode::PayloadTooLarge,
-                format!("bundle {digest} is larger than {max_bytes} bytes"),
-            )));
+                format!("{what} is larger than {max_bytes} bytes"),
+            ))
+        };
+        if resp.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(too_large());
         }
+        let url = format!("{}{}", self.base, path);
         let mut out = Vec::new();
         while let Some(chunk) =
             resp.chunk().await.map_err(|e| ClientError::Unreachable { url: url.clone(), message: e.to_string() })?
         {
             out.extend_from_slice(&chunk);
             if out.len() as u64 > max_bytes {
-                return Err(ClientError::Api(ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("bundle {digest} is larger than {max_bytes} bytes"),
-                )));
+                return Err(too_large());
             }
         }
         Ok(out)

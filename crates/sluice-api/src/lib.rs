@@ -23,6 +23,7 @@
 //! | POST | `/v1/enrollment-tokens` | admin | [`NewEnrollmentTokens`] → [`EnrollmentTokens`] |
 //! | POST | `/v1/agent/enroll` | enrollment token in body | [`Enroll`] → [`Enrolled`] |
 //! | GET | `/v1/agent/desired?after=V&wait_ms=W` | agent | → [`DesiredView`] (long-poll) |
+//! | GET | `/v1/agent/services/{service}/spec` | agent | → the service's spec, canonical JSON whose sha256 is [`DesiredService::spec_digest`] (only a service its desired state names) |
 //! | POST | `/v1/agent/report` | agent | [`Report`] → [`ReportAck`] |
 //! | GET | `/v1/bundles/{digest}` | agent or admin | → bundle bytes |
 

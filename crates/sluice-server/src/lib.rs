@@ -47,6 +47,7 @@ mod secret;
 mod server;
 mod service_states;
 mod source_status;
+mod spec_digest;
 
 pub use admin_token::ADMIN_TOKEN_FILE;
 pub use config::{ConfigError, DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_REPORT_INTERVAL, MIN_REPORT_INTERVAL, ServerConfig};

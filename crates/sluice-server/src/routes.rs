@@ -37,6 +37,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/v1/enrollment-tokens", post(enrollment::create))
         .route("/v1/agent/enroll", post(agent::enroll))
         .route("/v1/agent/desired", get(agent::desired))
+        .route("/v1/agent/services/{service}/spec", get(agent::service_spec))
         .route("/v1/agent/report", post(agent::report))
         .route("/v1/bundles/{digest}", get(bundles::get))
         .fallback(not_found)

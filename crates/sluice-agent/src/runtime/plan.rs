@@ -14,9 +14,12 @@
 //! 4. The release is kept on disk (a rollback to known-good, or back to the previous one):
 //!    switch to it with [`ReleaseStore::rollback_to`](crate::ReleaseStore::rollback_to), no
 //!    download.
-//! 5. Without the service's spec nothing new can be applied ([`Hold::NoSpec`]).
+//! 5. Without the service's spec (the answer names neither a spec digest nor an inline spec)
+//!    nothing new can be applied ([`Hold::NoSpec`]).
 //! 6. Otherwise download the bundle by digest (at most the spec's `max_bundle_bytes`) and apply
 //!    it, verified against the release id: the node never runs bytes the server did not name.
+//!    The poller gets the spec a digest names from its cache or the server (`spec_cache.rs`)
+//!    before it downloads or switches anything; without it the service is left as it runs.
 //!
 //! Known-good is marked when the server names one this node keeps and it is not marked yet.
 //!
@@ -60,8 +63,9 @@ pub enum Decision {
     InSync,
     /// Leave the service as it is, and why.
     Hold(Hold),
-    /// Download `bundle` and apply it as `release`.
-    Apply { release: ReleaseId, bundle: String, max_bytes: u64 },
+    /// Download `bundle` and apply it as `release` (with the service's spec, which limits the
+    /// download to its `max_bundle_bytes`).
+    Apply { release: ReleaseId, bundle: String },
     /// Switch back to the kept `release`.
     RollBack { release: ReleaseId },
 }
@@ -76,7 +80,8 @@ pub enum Hold {
     /// It is the service's known-good and failed to apply here; tried again when its retry is
     /// due.
     RetryingKnownGood,
-    /// The server sent no spec, so nothing new can be validated and applied.
+    /// The server names no spec (no digest, no inline spec), so nothing new can be validated
+    /// and applied.
     NoSpec,
 }
 
@@ -109,9 +114,11 @@ pub fn decide(desired: &DesiredService, local: Local<'_>) -> Decision {
     if local.kept.contains(release) {
         return Decision::RollBack { release: release.clone() };
     }
-    let Some(spec) = &desired.spec else { return Decision::Hold(Hold::NoSpec) };
+    if desired.spec_digest.is_none() && desired.spec.is_none() {
+        return Decision::Hold(Hold::NoSpec);
+    }
     let bundle = desired.bundle.clone().unwrap_or_else(|| release.0.clone());
-    Decision::Apply { release: release.clone(), bundle, max_bytes: spec.max_bundle_bytes }
+    Decision::Apply { release: release.clone(), bundle }
 }
 
 /// Whether a failure to apply `failed` is retried while the server asks for it: only when it

@@ -9,9 +9,16 @@
 //! answer after a backoff. A known-good release that failed to apply is tried again when its
 //! own backoff ([`plan::RETRY_BASE`] doubling to [`plan::RETRY_CAP`]) runs out: the long-poll
 //! is cut short and the desired state asked for at once.
+//!
+//! Before it downloads or switches anything the poller gets the service's spec (hooks,
+//! validators, the bundle limit) from its [`SpecCache`]: fetched once per digest. A spec it
+//! cannot get (the fetch failed, the bytes do not match the digest the answer named, they are
+//! no spec) is logged as an error and leaves the service as it runs; the same answer is asked
+//! for again after a backoff, like any transient failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sluice_api::{ApplyReport, DesiredService, DesiredView, ErrorCode};
@@ -20,6 +27,7 @@ use sluice_core::time::{Dur, Millis};
 
 use super::link::{self, Link};
 use super::plan::{self, Decision, Local};
+use super::spec_cache::{SpecCache, SpecError};
 use super::stop::Stop;
 use super::{Shared, lock, open_store};
 use crate::backoff::Backoff;
@@ -29,6 +37,14 @@ use crate::releases::{ReleaseStore, StoreConfig};
 
 /// Longest text of a failure carried in a report.
 const DETAIL_BYTES: usize = 4096;
+
+/// How a long-poll ended.
+enum Polled {
+    Answer(Result<DesiredView, sluice_api::ClientError>),
+    /// Poll again at once.
+    Again,
+    Stopped,
+}
 
 /// What became of one step.
 enum Step {
@@ -49,6 +65,8 @@ pub(crate) struct Poller {
     failed: BTreeMap<String, Failed>,
     /// Per service, the last "left as is" message logged.
     logged: BTreeMap<String, String>,
+    /// The services' specs, fetched once per digest.
+    specs: SpecCache,
     held: Option<u64>,
     link: Link,
     backoff: Backoff,
@@ -83,6 +101,7 @@ impl Poller {
             stores,
             failed: BTreeMap::new(),
             logged: BTreeMap::new(),
+            specs: SpecCache::default(),
             held: None,
             link: Link::new("desired"),
             backoff: Backoff::agent(seed),
@@ -96,14 +115,33 @@ impl Poller {
             let (generation, client) = self.shared.session.client();
             let after = if std::mem::take(&mut self.poll_at_once) { None } else { self.held };
             let retry_in = self.next_retry().map(|due| self.until(due));
-            let answer = tokio::select! {
-                answer = client.desired(after, self.long_poll) => answer,
-                () = self.shared.poll_now.notified() => continue,
-                () = sleep_for(retry_in) => {
-                    self.poll_at_once = true;
-                    continue;
+            let poll = client.desired(after, self.long_poll);
+            let mut poll = std::pin::pin!(poll);
+            let retry = sleep_for(retry_in);
+            let mut retry = std::pin::pin!(retry);
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut poll => break Polled::Answer(answer),
+                    () = self.shared.poll_now.notified() => {
+                        // A report acknowledged a version past the one this poll waits beyond:
+                        // the server would have answered it, so it was lost; poll again. A
+                        // wake-up from before the held version moved is stale: dropping the
+                        // poll would only cost its connection.
+                        if after.is_some_and(|a| self.shared.acked.load(Ordering::Relaxed) > a) {
+                            break Polled::Again;
+                        }
+                    }
+                    () = &mut retry => {
+                        self.poll_at_once = true;
+                        break Polled::Again;
+                    }
+                    () = stop.stopped() => break Polled::Stopped,
                 }
-                () = stop.stopped() => break,
+            };
+            let answer = match answer {
+                Polled::Answer(answer) => answer,
+                Polled::Again => continue,
+                Polled::Stopped => break,
             };
             let step = match answer {
                 Ok(view) => {
@@ -200,14 +238,10 @@ impl Poller {
                 self.log_once(name, &format!("left as is (desired {release}): {}", hold.as_str()));
                 Step::Done
             }
-            Decision::Apply { release, bundle, max_bytes } => {
-                self.logged.remove(name);
-                self.apply(desired, version, release, &bundle, max_bytes, stop).await
-            }
-            Decision::RollBack { release } => {
-                self.logged.remove(name);
-                self.roll_back(desired, version, release).await
-            }
+            // What was logged is forgotten once the spec is in hand (a spec error is logged
+            // once, not on every retry).
+            Decision::Apply { release, bundle } => self.apply(desired, version, release, &bundle, stop).await,
+            Decision::RollBack { release } => self.roll_back(desired, version, release, stop).await,
         };
         self.mark_known_good(desired);
         self.publish(name, None);
@@ -220,12 +254,21 @@ impl Poller {
         version: u64,
         release: ReleaseId,
         bundle: &str,
-        max_bytes: u64,
         stop: &mut Stop,
     ) -> Step {
         let name = desired.service.clone();
-        let Some(mut spec) = desired.spec.clone() else { return Step::Done };
+        let spec = match self.spec(desired, stop).await {
+            Ok(Some(spec)) => spec,
+            Ok(None) => {
+                self.log_once(&name, plan::Hold::NoSpec.as_str());
+                return Step::Done;
+            }
+            Err(step) => return step,
+        };
+        self.logged.remove(&name);
+        let mut spec = (*spec).clone();
         spec.hooks = plan::hooks(Some(&spec.hooks), self.host(&name));
+        let max_bytes = spec.max_bundle_bytes;
         tracing::info!(service = %name, %release, rollout = ?desired.rollout, "downloading");
         let started = self.shared.clock.now();
         let (generation, client) = self.shared.session.client();
@@ -262,13 +305,56 @@ impl Poller {
         self.finish(desired, release, version, outcome, "applied")
     }
 
-    async fn roll_back(&mut self, desired: &DesiredService, version: u64, release: ReleaseId) -> Step {
+    async fn roll_back(&mut self, desired: &DesiredService, version: u64, release: ReleaseId, stop: &mut Stop) -> Step {
         let name = desired.service.clone();
-        let hooks = plan::hooks(desired.spec.as_ref().map(|s| &s.hooks), self.host(&name));
+        // The spec's hooks (reload above all) must run on a switch back too: without the spec
+        // the answer names, nothing is switched.
+        let spec = match self.spec(desired, stop).await {
+            Ok(spec) => spec,
+            Err(step) => return step,
+        };
+        self.logged.remove(&name);
+        let hooks = plan::hooks(spec.as_ref().map(|s| &s.hooks), self.host(&name));
         tracing::info!(service = %name, %release, rollout = ?desired.rollout, "switching to a kept release");
         let id = release.clone();
         let outcome = self.blocking(&name, move |store| store.rollback_to(&hooks, &id)).await;
         self.finish(desired, release, version, outcome, "switched to kept release")
+    }
+
+    /// The spec `desired` names (`None`: it names none), from the cache or fetched once for
+    /// its digest. When it cannot be had: logged, and the step to return (try the answer
+    /// again after a backoff, or stopped).
+    async fn spec(
+        &mut self,
+        desired: &DesiredService,
+        stop: &mut Stop,
+    ) -> Result<Option<Arc<sluice_core::spec::ServiceSpec>>, Step> {
+        let (generation, client) = self.shared.session.client();
+        let resolved = tokio::select! {
+            r = self.specs.resolve(desired, &client) => r,
+            () = stop.stopped() => return Err(Step::Stopped),
+        };
+        match resolved {
+            Ok(spec) => Ok(spec),
+            Err(e) => {
+                if let Some(c) = e.client_error()
+                    && link::is_unauthorized(c)
+                {
+                    self.shared.session.refused(generation).await;
+                }
+                self.log_spec_error(&desired.service, &e);
+                Err(Step::Retry)
+            }
+        }
+    }
+
+    /// A spec that cannot be had, logged as an error once per change of its message.
+    fn log_spec_error(&mut self, name: &str, e: &SpecError) {
+        let message = format!("left as is, retrying with the next poll: {e}");
+        if self.logged.get(name) != Some(&message) {
+            tracing::error!(service = %name, "{message}");
+            self.logged.insert(name.to_string(), message);
+        }
     }
 
     /// Records how an apply or rollback ended and wakes the reporter.

@@ -1,8 +1,9 @@
 //! The reporter: every report interval, scrapes each service's metrics and posts what runs,
-//! known-good, the last apply result and the interval's health [`Sample`]; right after an
-//! apply or rollback it posts at once, without waiting for a scrape (the server measures
-//! verdict-to-rollback), then re-baselines the switched service's counters so the next sample
-//! covers only the new release. A report the server did not take is retried with backoff; an
+//! known-good, the last apply result and the interval's health [`Sample`]; after an apply or
+//! rollback it posts without waiting for a scrape (the server measures verdict-to-rollback),
+//! after a short random wait ([`report_jitter`](super::report_jitter): at most a quarter of
+//! the interval, so a wave's agents do not all post in the same instant), then re-baselines
+//! the switched service's counters so the next sample covers only the new release. A report the server did not take is retried with backoff; an
 //! acknowledged desired version above the poller's wakes the poller.
 //!
 //! Probes and commands ([`Health`]) add to the sample: a service without a metrics endpoint
@@ -13,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sluice_api::{Report, ServiceReport};
@@ -20,6 +22,7 @@ use sluice_core::engine::Sample;
 use tokio::time::{MissedTickBehavior, Sleep};
 
 use super::link::{self, Link};
+use super::report_jitter::ReportJitter;
 use super::sources::Health;
 use super::stop::Stop;
 use super::{Shared, lock, scraper};
@@ -55,6 +58,18 @@ pub(crate) struct Reporter {
     produces: BTreeMap<String, Vec<String>>,
     link: Link,
     backoff: Backoff,
+    /// The wait before a report after an apply.
+    jitter: ReportJitter,
+}
+
+/// What woke the reporter.
+enum Wake {
+    /// The interval's report (scrape first).
+    Interval,
+    /// An apply or rollback finished.
+    Applied,
+    /// A report that did not go through is due again.
+    Retry,
 }
 
 impl Reporter {
@@ -91,6 +106,7 @@ impl Reporter {
             produces: config.services.iter().map(|(name, service)| (name.clone(), produces(service))).collect(),
             link: Link::new("report"),
             backoff: Backoff::agent(seed),
+            jitter: ReportJitter::new(seed.rotate_left(41)),
         })
     }
 
@@ -112,12 +128,19 @@ impl Reporter {
                     None => std::future::pending().await,
                 }
             };
-            let interval = tokio::select! {
-                _ = ticker.tick() => true,
-                () = self.shared.report_now.notified() => false,
-                () = retrying => false,
+            let wake = tokio::select! {
+                _ = ticker.tick() => Wake::Interval,
+                () = self.shared.report_now.notified() => Wake::Applied,
+                () = retrying => Wake::Retry,
                 () = stop.stopped() => break,
             };
+            if matches!(wake, Wake::Applied) {
+                let wait = self.jitter.next(self.shared.interval());
+                if !stop.sleep(wait).await {
+                    break;
+                }
+            }
+            let interval = matches!(wake, Wake::Interval);
             retry = None;
             let samples = if interval { self.scrape_all().await } else { std::mem::take(&mut self.unsent) };
             let sent = tokio::select! {
@@ -156,6 +179,7 @@ impl Reporter {
                 self.shared.telemetry.reported(self.shared.clock.now());
                 self.link.up();
                 self.backoff.reset();
+                self.shared.acked.fetch_max(ack.desired_version, Ordering::Relaxed);
                 let held = *lock(&self.shared.held);
                 if held.is_some_and(|held| ack.desired_version > held) {
                     self.shared.poll_now.notify_one();

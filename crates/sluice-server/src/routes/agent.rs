@@ -1,11 +1,16 @@
 //! The agent protocol: enroll with a one-time token for a credential; long-poll desired state
-//! (answered from the in-memory board, woken by its watch channel); report what runs, apply
-//! results, health and facts. The target is always the one the credential belongs to.
+//! (answered from the in-memory board, woken by its watch channel; each service's spec goes by
+//! digest, fetched once per digest from `GET /v1/agent/services/{service}/spec`); report what
+//! runs, apply results, health and facts. The target is always the one the credential belongs
+//! to.
 
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use sluice_api::{DesiredService, DesiredView, Enroll, Enrolled, Report, ReportAck};
 use sluice_core::labels::Labels;
@@ -14,7 +19,7 @@ use sluice_store::{Enrollment, StoreError, TargetUpsert};
 
 use crate::app::{App, SharedApp};
 use crate::auth::Agent;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::{JsonBody, PathParams, QueryParams};
 use crate::clock;
 use crate::desired::TargetDesired;
 use crate::fleet::ReportError;
@@ -129,7 +134,8 @@ fn desired_view(app: &App, target: &TargetId, state: &TargetDesired) -> DesiredV
             release: d.release.clone(),
             bundle: d.release.as_ref().map(|r| r.0.clone()),
             rollout: d.rollout.clone(),
-            spec: spec.as_ref().and_then(|s| s.spec.services.get(name)).cloned(),
+            spec_digest: spec.as_ref().and_then(|s| s.service_json(name)).map(|j| j.digest.clone()),
+            spec: None,
             known_good: app.services.known_good(name),
         })
         .collect();
@@ -139,6 +145,26 @@ fn desired_view(app: &App, target: &TargetId, state: &TargetDesired) -> DesiredV
         services,
         report_interval_ms: app.config.report_interval_ms(),
     }
+}
+
+/// `GET /v1/agent/services/{service}/spec`: the canonical JSON whose digest the long-poll
+/// answers carry, as computed when the spec was applied. Only a service the caller's desired
+/// state names (404 otherwise, as for a service the spec lacks).
+pub async fn service_spec(
+    Agent(target): Agent,
+    State(app): State<SharedApp>,
+    PathParams(service): PathParams<String>,
+) -> HttpResult<impl IntoResponse> {
+    let named = app.desired.get(&target).is_some_and(|d| d.services.contains_key(&service));
+    if !named {
+        return Err(HttpError::not_found(format!("target {target} has no desired state for service {service:?}")));
+    }
+    let spec = app.spec.get();
+    let Some(json) = spec.as_ref().and_then(|s| s.service_json(&service)) else {
+        return Err(HttpError::not_found(format!("the current spec has no service {service:?}")));
+    };
+    let bytes: Bytes = json.json.clone();
+    Ok(([(CONTENT_TYPE, "application/json")], bytes))
 }
 
 pub async fn report(

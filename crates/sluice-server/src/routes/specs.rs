@@ -85,14 +85,19 @@ pub async fn apply(
     }
     warnings.extend(forced("recorded in the audit log"));
     let parsed = serde_json::to_value(&spec).map_err(|e| HttpError::internal("encode the spec", e))?;
+    // Each service's digest is computed here, once per spec, not on every long-poll answer
+    // (and before the store has the spec, so what is stored can be served).
+    let mut applied_spec = AppliedSpec::new(0, req.text.clone(), spec)
+        .map_err(|e| HttpError::internal("encode the spec for agents", e))?;
     let now = clock::now();
     let dropped: Vec<DroppedService> =
         dropped.into_iter().map(|d| DroppedService { service: d.service, targets: d.targets }).collect();
     let version = app
         .store
-        .put_spec(&NewSpec { text: req.text.clone(), parsed, applied_by: ADMIN_ACTOR.into(), applied_at: now, dropped })
+        .put_spec(&NewSpec { text: req.text, parsed, applied_by: ADMIN_ACTOR.into(), applied_at: now, dropped })
         .await?;
-    app.spec.set(AppliedSpec { version, text: req.text, spec });
+    applied_spec.version = version;
+    app.spec.set(applied_spec);
     tracing::info!(version, warnings = warnings.len(), "spec applied");
     Ok(Json(applied(version, true, warnings)))
 }

@@ -14,4 +14,5 @@ mod real_prometheus;
 mod releases;
 mod restart;
 mod rollouts;
+mod service_specs;
 mod specs;

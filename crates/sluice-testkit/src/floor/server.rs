@@ -25,6 +25,10 @@ use crate::clock;
 /// Pending connections asked for: the same as `sluice server`'s listener.
 pub const BACKLOG: u32 = 16_384;
 
+/// The spec digest every answer carries, so the floor's answer has the shape of sluice's (a
+/// digest per service, not the spec).
+const FLOOR_SPEC_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
 /// The longest wait a poll may ask for, as in `sluice server`.
 pub const MAX_WAIT_MS: u64 = 60_000;
 
@@ -170,6 +174,7 @@ async fn poll(
             bundle: release.as_ref().map(|r| r.0.clone()),
             release,
             rollout: (version > 0).then(|| format!("floor-{version}")),
+            spec_digest: Some(FLOOR_SPEC_DIGEST.to_string()),
             spec: None,
             known_good: None,
         }],

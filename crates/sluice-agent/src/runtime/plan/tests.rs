@@ -12,13 +12,17 @@ fn spec() -> ServiceSpec {
     .unwrap()
 }
 
+/// Any digest: the plan only looks at whether the answer names a spec.
+const SPEC_DIGEST: &str = "sha256:5d5b09f6dcb2d53a5fffc60c4ac0d55fabdf556069d6631545f42aa6e3500f2e";
+
 fn desired(release: Option<&str>) -> DesiredService {
     DesiredService {
         service: "edge".into(),
         release: release.map(ReleaseId::from),
         bundle: release.map(str::to_string),
         rollout: Some("r-1".into()),
-        spec: Some(spec()),
+        spec_digest: Some(SPEC_DIGEST.into()),
+        spec: None,
         known_good: None,
     }
 }
@@ -44,15 +48,15 @@ fn the_current_release_is_in_sync_even_without_a_spec() {
     let a = ReleaseId::from("a");
     let k = kept(&["a"]);
     let mut d = desired(Some("a"));
-    d.spec = None;
+    d.spec_digest = None;
     assert_eq!(decide(&d, local(Some(&a), &k)), Decision::InSync);
 }
 
 #[test]
-fn a_new_release_is_downloaded_by_digest_within_the_spec_limit() {
+fn a_new_release_is_downloaded_by_digest() {
     let a = ReleaseId::from("a");
     let k = kept(&["a"]);
-    let want = Decision::Apply { release: "b".into(), bundle: "b".into(), max_bytes: 1000 };
+    let want = Decision::Apply { release: "b".into(), bundle: "b".into() };
     assert_eq!(decide(&desired(Some("b")), local(Some(&a), &k)), want);
     assert_eq!(decide(&desired(Some("b")), local(None, &BTreeSet::new())), want);
     // Without a bundle digest the release id is the digest.
@@ -61,10 +65,7 @@ fn a_new_release_is_downloaded_by_digest_within_the_spec_limit() {
     assert_eq!(decide(&d, local(Some(&a), &k)), want);
     // A bundle named apart from the release is downloaded, and verified against the release.
     d.bundle = Some("c".into());
-    assert_eq!(
-        decide(&d, local(Some(&a), &k)),
-        Decision::Apply { release: "b".into(), bundle: "c".into(), max_bytes: 1000 }
-    );
+    assert_eq!(decide(&d, local(Some(&a), &k)), Decision::Apply { release: "b".into(), bundle: "c".into() });
 }
 
 #[test]
@@ -73,7 +74,7 @@ fn a_kept_release_is_rolled_back_to_without_download_or_spec() {
     let k = kept(&["a", "b"]);
     let mut d = desired(Some("a"));
     assert_eq!(decide(&d, local(Some(&b), &k)), Decision::RollBack { release: "a".into() });
-    d.spec = None;
+    d.spec_digest = None;
     assert_eq!(decide(&d, local(Some(&b), &k)), Decision::RollBack { release: "a".into() });
 }
 
@@ -82,8 +83,11 @@ fn nothing_new_is_applied_without_a_spec() {
     let a = ReleaseId::from("a");
     let k = kept(&["a"]);
     let mut d = desired(Some("b"));
-    d.spec = None;
+    d.spec_digest = None;
     assert_eq!(decide(&d, local(Some(&a), &k)), Decision::Hold(Hold::NoSpec));
+    // A server from before spec digests sends the spec inline: that is a spec too.
+    d.spec = Some(spec());
+    assert_eq!(decide(&d, local(Some(&a), &k)), Decision::Apply { release: "b".into(), bundle: "b".into() });
 }
 
 #[test]
@@ -120,7 +124,7 @@ fn a_known_good_release_that_failed_is_tried_again_once_its_retry_is_due() {
     // Not kept any more: downloaded again, as any release.
     let none = BTreeSet::new();
     let due = Local { kept: &none, ..due };
-    assert_eq!(decide(&d, due), Decision::Apply { release: a.clone(), bundle: "a".into(), max_bytes: 1000 });
+    assert_eq!(decide(&d, due), Decision::Apply { release: a.clone(), bundle: "a".into() });
     // A failed candidate is never retried, due or not, even while a known-good is named.
     let mut d = desired(Some("b"));
     d.known_good = Some(a.clone());
