@@ -21,6 +21,7 @@ async fn roll_out_web(t: &TestServer) {
             emergency: false,
             reason: None,
             seed: None,
+            queue: false,
         })
         .await
         .unwrap();
