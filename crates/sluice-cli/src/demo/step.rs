@@ -40,6 +40,8 @@ pub enum Expect {
     CaughtIn(&'static str),
     /// Validation refuses it at release create; no target ever sees it.
     Rejected,
+    /// `rollout revert`: every target back on the previous known-good, no approval asked.
+    Reverts,
 }
 
 /// One step as `--json` prints it (exactly these fields), plus what went wrong, if anything.
@@ -112,6 +114,17 @@ impl StepResult {
                 }
                 if self.verdict_to_rollback_ms.is_none() {
                     p.push("no time from the failing gate to the finished rollback".into());
+                }
+            }
+            Expect::Reverts => {
+                if self.outcome != StepOutcome::Completed {
+                    p.push(format!("expected the revert to complete, got {}", self.outcome.as_str()));
+                }
+                if self.targets_ever_on_release != Some(fleet_size) {
+                    p.push(format!(
+                        "expected all {fleet_size} targets back on it, got {:?}",
+                        self.targets_ever_on_release
+                    ));
                 }
             }
             Expect::Rejected => {

@@ -1,6 +1,8 @@
 //! The story `sluice demo` tells, on a running rig: the baseline everywhere, then three
 //! releases — a harmless one that goes everywhere, the 5 Dec kill switch that staging catches
-//! and sluice rolls back, and the 18 Nov feature file that validation refuses.
+//! and sluice rolls back, and the 18 Nov feature file that validation refuses — and a revert of
+//! the harmless one (it turned out unwanted): every target back on the baseline, no new
+//! release, no approval.
 
 use std::time::Duration;
 
@@ -66,7 +68,39 @@ pub async fn steps(rig: &Rig, progress: &mut Progress) -> Vec<StepResult> {
     out.push(rollout_step(rig, progress, "killswitch-2025-12-05", "v3-killswitch", Expect::CaughtIn("staging")).await);
     progress.say("\n(3) feature-file-2025-11-18: the bot feature file that doubled (220 entries, duplicates)");
     out.push(rejected_step(rig, progress, "feature-file-2025-11-18", "v4-features-doubled").await);
+    progress.say("\n(4) revert: v2-good turns out unwanted; `rollout revert` returns every target to v1");
+    out.push(revert_step(rig, progress).await);
     out
+}
+
+/// `rollout revert`: the service goes back to its previous known-good (the baseline) through
+/// the emergency profile, with no new release and no approval, even though the kill switch
+/// left the service held.
+async fn revert_step(rig: &Rig, progress: &mut Progress) -> StepResult {
+    let mut r = StepResult::new("revert", "v1", Expect::Reverts);
+    if let Err(e) = run_revert(rig, progress, &mut r).await {
+        r.problems.push(format!("{e:#}"));
+    }
+    r.judge(rig.members.len());
+    say_result(progress, &r);
+    r
+}
+
+async fn run_revert(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
+    let reason = sluice_api::Revert { reason: "demo: v2-good is not wanted after all".into() };
+    let view = rig.client.revert(bundled::SERVICE, &reason).await.context("failed to revert")?;
+    progress.say(&format!("  rollout {} back to {} (emergency profile, no approvals)", view.id, view.release.0));
+    r.rollout = Some(view.id.clone());
+    let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
+    r.outcome = step_outcome(done.outcome);
+    let events = rollout_watch::events(&rig.client, &done.id).await.context("failed to read the audit log")?;
+    if events.iter().any(|e| matches!(e.kind, sluice_core::engine::EventKind::AwaitingApproval { .. })) {
+        r.problems.push("the revert asked for an approval".into());
+    }
+    let (touched, _) = rollout_watch::touched_in(&done, PROD);
+    r.targets_ever_on_release = Some(touched);
+    settled(rig, Some(&done.release)).await?;
+    Ok(())
 }
 
 async fn create(rig: &Rig, name: &str, message: &str) -> anyhow::Result<ReleaseId> {
@@ -127,13 +161,7 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
     progress.say(&format!("  rollout {}", view.id));
     r.rollout = Some(view.id.clone());
     let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
-    r.outcome = match done.outcome {
-        Some(Outcome::Completed) => StepOutcome::Completed,
-        Some(Outcome::RolledBack) => StepOutcome::RolledBack,
-        Some(Outcome::Aborted) => StepOutcome::Aborted,
-        Some(Outcome::RollbackIncomplete) => StepOutcome::RollbackIncomplete,
-        None => StepOutcome::Error,
-    };
+    r.outcome = step_outcome(done.outcome);
     let (touched, in_prod) = rollout_watch::touched_in(&done, PROD);
     r.targets_ever_on_release = Some(touched);
     if r.expect != Expect::Completes {
@@ -151,6 +179,17 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
         if r.outcome == StepOutcome::Completed { Some(done.release.clone()) } else { done.known_good.clone() };
     settled(rig, expected.as_ref()).await?;
     Ok(())
+}
+
+/// How a step's rollout ended, as the story reports it.
+fn step_outcome(outcome: Option<Outcome>) -> StepOutcome {
+    match outcome {
+        Some(Outcome::Completed) => StepOutcome::Completed,
+        Some(Outcome::RolledBack) => StepOutcome::RolledBack,
+        Some(Outcome::Aborted) => StepOutcome::Aborted,
+        Some(Outcome::RollbackIncomplete) => StepOutcome::RollbackIncomplete,
+        None => StepOutcome::Error,
+    }
 }
 
 /// Wait until every target runs `release` (bounded).

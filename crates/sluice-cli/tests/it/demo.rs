@@ -57,7 +57,7 @@ fn the_demo_story_holds() {
 
     let steps = v["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["good-release", "killswitch-2025-12-05", "feature-file-2025-11-18"]);
+    assert_eq!(names, ["good-release", "killswitch-2025-12-05", "feature-file-2025-11-18", "revert"]);
     for s in steps {
         let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
@@ -95,4 +95,10 @@ fn the_demo_story_holds() {
     assert_eq!(file["outcome"], "rejected");
     assert_eq!(file["targets_ever_on_release"], 0);
     assert_eq!(file["prod_targets_ever_on_bad"], 0);
+
+    // The revert: every target back on the baseline, no approval asked.
+    let revert = &steps[3];
+    assert_eq!(revert["release"], "v1");
+    assert_eq!(revert["outcome"], "completed");
+    assert_eq!(revert["targets_ever_on_release"], 48);
 }
