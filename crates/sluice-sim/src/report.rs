@@ -23,9 +23,10 @@ pub struct Report {
     pub strategies: Vec<StrategyReport>,
 }
 
-/// How a strategy ended.
+/// How a strategy ended: `rolled_back` in JSON (as the engine and the server spell it),
+/// `rolled back` in text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Completed,
     RolledBack,
@@ -40,8 +41,8 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
-            Outcome::RolledBack => "rolled-back",
-            Outcome::RollbackIncomplete => "rollback-incomplete",
+            Outcome::RolledBack => "rolled back",
+            Outcome::RollbackIncomplete => "rollback incomplete",
             Outcome::Rejected => "rejected",
             Outcome::Held => "held",
         }

@@ -63,7 +63,7 @@ fn the_silent_consumer_replay_carries_the_table_in_json_and_is_deterministic() {
     let names: Vec<&str> = strategies.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["global-push", "sluice-staging-covered", "sluice-staging-gap", "sluice-never-confirms"]);
     let outcomes: Vec<&str> = strategies.iter().filter_map(|s| s["outcome"].as_str()).collect();
-    assert_eq!(outcomes, ["rolled-back", "rollback-incomplete", "rollback-incomplete", "rolled-back"]);
+    assert_eq!(outcomes, ["rolled_back", "rollback_incomplete", "rollback_incomplete", "rolled_back"]);
     for s in &strategies[2..] {
         let share = s["prod_share_ever_on_bad_release_pct"].as_f64().expect("a number");
         assert!(share <= 1.0, "{s}");
@@ -73,5 +73,5 @@ fn the_silent_consumer_replay_carries_the_table_in_json_and_is_deterministic() {
     // The table shows the same figures.
     let t = sluice(&["sim", "examples/scenarios/silent-consumer-crash.yaml"]);
     let (table, _) = text(&t);
-    assert!(table.contains("rollback-incomplete") && table.contains("silent: prod-fl2-bare-"), "{table}");
+    assert!(table.contains("rollback incomplete") && table.contains("silent: prod-fl2-bare-"), "{table}");
 }

@@ -48,7 +48,7 @@ fn json_has_the_contracted_shape() {
             assert!(s.get(key).is_some(), "missing {key} in {s}");
         }
         assert!(
-            ["completed", "rolled-back", "rollback-incomplete", "rejected", "held"]
+            ["completed", "rolled_back", "rollback_incomplete", "rejected", "held"]
                 .contains(&s["outcome"].as_str().unwrap())
         );
     }
