@@ -32,6 +32,19 @@ pub async fn run(app: SharedApp) {
         return;
     };
     let mut shutdown = app.shutdown.clone();
+    // A queued release whose rollout ended while the server was down (or just before it
+    // stopped) starts now: a queue never waits on an event that already happened.
+    match app.store.list_service_states().await {
+        Ok(states) => {
+            for (service, state) in states {
+                if state.queued.is_some() {
+                    start_queued(&app, &mut active, &service).await;
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot list the service states to start queued releases"),
+    }
+    app.driver.publish(&active);
     let mut next_wakeup: Option<Millis> = None;
     let mut last_step: Option<tokio::time::Instant> = None;
     let mut last_publish = tokio::time::Instant::now();

@@ -100,3 +100,54 @@ async fn a_second_server_on_the_same_data_dir_refuses_to_start_and_the_first_kee
     let (again, _) = harness::start_in(dir.path()).await;
     again.shutdown().await.unwrap();
 }
+
+/// The active rollout's last transition was committed, then the server died before it started
+/// the release queued behind it: the next server starts it (a queue never waits on an event
+/// that already happened).
+#[tokio::test]
+async fn a_queued_release_whose_rollout_ended_before_a_crash_starts_at_the_next_start() {
+    use sluice_api::StartAnswer;
+    use sluice_core::engine::Command;
+    use sluice_store::{Store, Transition, split_actions};
+    let t = harness::with_spec().await;
+    let _agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release.id;
+    let first = t.admin.start_rollout(&start_req(&v1, Some("slow"))).await.unwrap();
+    let StartAnswer::Queued { .. } = t.admin.start_or_queue(&start_req(&v2, None)).await.unwrap() else {
+        panic!("v2 should wait behind the first rollout");
+    };
+    let harness::TestServer { server, admin: _, dir } = t;
+    drop(server); // a crash
+
+    // What the dead server had committed last: the first rollout aborted and finished.
+    let store = sluice_store::SqliteStore::open(dir.path()).await.unwrap();
+    let mut rec = store.get_rollout(&first.id).await.unwrap();
+    let mut actions = rec.rollout.command(rec.updated_at, &Command::Abort { by: "test".into() }).unwrap();
+    let now = rec.updated_at + sluice_core::time::Dur(1);
+    rec.rollout.phase = Phase::Finished { outcome: Outcome::Aborted, at: now, why: "aborted by test".into() };
+    actions.retain(|a| !matches!(a, sluice_core::engine::Action::RollBack { .. }));
+    let mut state = store.get_service_state("web").await.unwrap();
+    state.finished(&rec.rollout, now);
+    assert!(state.queued.is_some() && state.active.is_none());
+    let (events, desired) = split_actions(&actions);
+    let tr = Transition {
+        rollout: &rec.rollout,
+        service_state: Some(&state),
+        events: &events,
+        desired: &desired,
+        actor: "test",
+        at: now,
+    };
+    store.commit_transition(rec.version, &tr).await.unwrap();
+    drop(store);
+
+    let (_server, admin) = start_in(dir.path()).await;
+    let next = eventually("the queued release to start", Duration::from_secs(10), || async {
+        admin.rollouts(true).await.unwrap().into_iter().find(|v| v.release == v2)
+    })
+    .await;
+    assert_ne!(next.id, first.id);
+    let services = admin.services().await.unwrap();
+    assert!(services.iter().find(|s| s.service == "web").is_some_and(|s| s.queued.is_none()));
+}
