@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sluice_core::engine::{Command, Phase, ServiceState};
+use sluice_core::engine::{Command, ServiceState};
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::spec::{GateSpec, PipelineSpec};
 use sluice_store::{RolloutFilter, RolloutRecord, Store, StoreError};
@@ -158,22 +158,24 @@ impl Driver {
         out
     }
 
-    /// The judged targets of the wave an active rollout is applying or baking, or of the whole
-    /// rollout in probation (what a `per: cohort` source's value stands for); empty otherwise.
+    /// The judged targets of every stage an active rollout judges now (what a `per: cohort`
+    /// source's value stands for): the current stage's members told so far and every member of
+    /// the stages it watches (all of them in probation); empty otherwise.
     pub fn canary(&self, rollout: &str) -> Vec<TargetId> {
         let Some(rec) = self.active(rollout) else { return Vec::new() };
         let r = &rec.rollout;
-        let Some((stage, wave)) = r.position() else {
-            // In probation the cohort is every judged target the rollout moved.
-            return if matches!(r.phase, Phase::Probation { .. }) {
-                r.touched.iter().filter(|t| !r.excluded.contains(*t)).cloned().collect()
-            } else {
-                Vec::new()
+        let current = r.position();
+        let mut out = Vec::new();
+        for stage in r.judged_stages() {
+            let Some(sp) = r.plan.stages.get(stage) else { continue };
+            let told = r.marks.get(stage).map_or(0, |m| m.told_end());
+            let end = match current {
+                Some((s, wave)) if s == stage => sp.wave_end(wave).min(told),
+                _ => told,
             };
-        };
-        let Some(sp) = r.plan.stages.get(stage) else { return Vec::new() };
-        let end = sp.wave_ends.get(wave).copied().unwrap_or(0).min(sp.targets.len());
-        sp.targets[..end].iter().filter(|t| !r.excluded.contains(*t)).cloned().collect()
+            out.extend(sp.targets[..end.min(sp.targets.len())].iter().filter(|t| !r.excluded.contains(*t)).cloned());
+        }
+        out
     }
 
     /// Active rollouts by phase name (for `/metrics`).

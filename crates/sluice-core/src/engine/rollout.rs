@@ -162,6 +162,10 @@ pub struct Rollout {
     /// For each stage reached, when its waves started and its members were told to apply.
     #[serde(default)]
     pub marks: Vec<StageMarks>,
+    /// Rollouts stored before `marks` existed kept the current stage's wave start times here;
+    /// read once to rebuild `marks` ([`Rollout::upgrade_marks`]), never written.
+    #[serde(default, rename = "wave_started", skip_serializing)]
+    legacy_wave_started: Vec<Millis>,
     /// Members that missed the apply deadline within `max_unconfirmed`: left out of judgement,
     /// still rolled back with the rest.
     #[serde(default)]
@@ -237,6 +241,7 @@ impl Rollout {
             approved: BTreeSet::new(),
             coverage_checked: BTreeSet::new(),
             marks: Vec::new(),
+            legacy_wave_started: Vec::new(),
             excluded: BTreeSet::new(),
             last_evals: Vec::new(),
             watched: BTreeMap::new(),
@@ -366,6 +371,7 @@ impl Rollout {
 
     /// Advance with what the fleet reports at `now`.
     pub fn step(&mut self, now: Millis, obs: &dyn Observations) -> Vec<Action> {
+        self.upgrade_marks();
         let mut out = Vec::new();
         for _ in 0..MAX_TRANSITIONS_PER_STEP {
             let before = self.phase.clone();

@@ -102,6 +102,11 @@ impl ServiceState {
             super::rollout::Phase::Finished {
                 outcome: Outcome::RolledBack | Outcome::RollbackIncomplete, why, ..
             } => {
+                // The same release waiting behind it failed already: it does not start again
+                // when the hold is cleared.
+                if self.queued.as_ref().is_some_and(|q| q.release == rollout.release) {
+                    self.queued = None;
+                }
                 self.hold = Some(Hold {
                     release: rollout.release.clone(),
                     rollout: rollout.id.clone(),

@@ -184,6 +184,16 @@ fn a_production_stage_that_moves_everything_at_once_is_warned_about() {
     assert!(spec_warnings(&parse_spec("s.yaml", &canary).expect("parses"), None).is_empty());
     let bounded = format!("{text}        max_unavailable: 10%\n");
     assert!(spec_warnings(&parse_spec("s.yaml", &bounded).expect("parses"), None).is_empty());
+    // A stage judged by compare gates alone has nothing to watch it once it passed.
+    let compare_only = bounded.replacen(
+        "gates: [{threshold: {name: e, metric: error_rate, max: 0.01}}]",
+        "gates: [{compare: {name: p99, metric: latency_p99_ms}}]",
+        1,
+    );
+    let w = spec_warnings(&parse_spec("s.yaml", &compare_only).expect("parses"), None);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].path, "pipelines.p.stages[0].gates");
+    assert!(w[0].message.contains("compare gates alone"), "{}", w[0].message);
     // The example spec gets no warning.
     assert!(spec_warnings(&parse_spec("e.yaml", EXAMPLE).expect("parses"), Some(EXAMPLE)).is_empty());
 }

@@ -1,8 +1,9 @@
 //! What a sound spec may still get wrong, said as warnings (the spec is accepted): a production
-//! stage that moves every target at once.
+//! stage that moves every target at once; a stage that nothing watches once it passed.
 
 use super::Spec;
 use super::check::Problem;
+use super::gate::GateSpec;
 use super::locate::{Seg, locate, render};
 use super::wave::WaveSize;
 
@@ -12,6 +13,26 @@ use super::wave::WaveSize;
 pub fn spec_warnings(spec: &Spec, text: Option<&str>) -> Vec<Problem> {
     let mut out = Vec::new();
     for (name, p) in &spec.pipelines {
+        for (i, stage) in p.stages.iter().enumerate() {
+            if !stage.gates.is_empty() && stage.gates.iter().all(|g| matches!(g, GateSpec::Compare(_))) {
+                let path = [
+                    Seg::Key("pipelines".into()),
+                    Seg::Key(name.clone()),
+                    Seg::Key("stages".into()),
+                    Seg::Index(i),
+                    Seg::Key("gates".into()),
+                ];
+                let line = text.and_then(|t| (1..=path.len()).rev().find_map(|n| locate(t, &path[..n])));
+                out.push(Problem {
+                    path: render(&path),
+                    line,
+                    message: format!(
+                        "stage {:?} is judged by compare gates alone: once every target runs the release they have no baseline, so after the stage passes (and in probation) only silence watches it; add a threshold gate",
+                        stage.name
+                    ),
+                });
+            }
+        }
         let Some((i, stage)) = p.stages.iter().enumerate().next_back() else { continue };
         let all_at_once = matches!(stage.waves.first(), Some(WaveSize::Percent(p)) if *p >= 100.0);
         if all_at_once && stage.max_unavailable.is_none() {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use sluice_api::ErrorCode;
 use sluice_core::engine::{Action, Command, PlanError, Queued, Rollout, ServiceState, StartOptions, invariants};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{DesiredChange, RolloutRecord, Store, StoreError, Transition, split_actions};
@@ -131,6 +132,12 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
         return start(app, active, req).await.map(|r| Started::Rollout(Box::new(r)));
     };
     let behind = a.record.rollout.id.clone();
+    if req.queue && a.record.rollout.release == req.release {
+        return Err(HttpError::conflict(format!(
+            "{} is the release rollout {behind} of {} is rolling out now: nothing to queue",
+            req.release, req.service
+        )));
+    }
     if !req.queue || req.revert {
         return Err(HttpError::conflict(format!(
             "service {} already has rollout {behind} in progress ({}); wait for it, abort it, or queue behind it (`rollout start` queues unless --no-queue)",
@@ -140,6 +147,10 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
     }
     let now = clock::now();
     let mut state = app.store.get_service_state(&req.service).await?;
+    if let Some(waiting) = state.queued.as_ref().filter(|q| q.release == req.release) {
+        // Asked again (a CI retry): it already waits.
+        return Ok(Started::Queued(waiting.clone(), None));
+    }
     let q = Queued {
         release: req.release.clone(),
         pipeline: req.pipeline_name.clone(),
@@ -197,7 +208,16 @@ async fn start_queued(app: &App, active: &mut Rollouts, service: &str) {
                 pipeline_name: q.pipeline.clone(),
                 queue: false,
             };
-            start(app, active, req).await.map(|_| ()).map_err(|e| e.0.message)
+            match start(app, active, req).await {
+                Ok(_) => Ok(()),
+                // The store or the server failing is no reason to lose the release: it stays
+                // queued and is tried again when the next rollout ends or the server starts.
+                Err(e) if matches!(e.0.code, ErrorCode::Internal | ErrorCode::Unavailable) => {
+                    tracing::error!(service, release = %q.release, error = %e.0.message, "cannot start the queued release now; it stays queued");
+                    return;
+                }
+                Err(e) => Err(e.0.message),
+            }
         }
         Err(why) => Err(why),
     };
@@ -309,6 +329,14 @@ async fn clear_hold(app: &App, service: &str, reason: &str) -> HttpResult<Servic
 async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> HttpResult<RolloutRecord> {
     let Some(current) = active.get_mut(id) else {
         let rec = app.store.get_rollout(id).await?;
+        if let Command::Rollback { .. } = cmd
+            && rec.rollout.revert
+        {
+            return Err(HttpError::conflict(format!(
+                "rollout {id} was a revert to {}: to undo it, start a rollout of the release it reverted",
+                rec.rollout.release
+            )));
+        }
         if let Command::Rollback { reason, .. } = cmd
             && rec.rollout.outcome() == Some(sluice_core::engine::Outcome::Completed)
         {
@@ -355,7 +383,9 @@ async fn step_all(app: &App, active: &mut Rollouts) -> bool {
             continue;
         }
         if current.record.rollout.is_finished() {
+            let service = current.record.rollout.service.clone();
             active.remove(&id);
+            start_queued(app, active, &service).await;
             moved = true;
             continue;
         }

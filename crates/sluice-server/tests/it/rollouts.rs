@@ -212,6 +212,14 @@ async fn a_release_started_while_another_runs_waits_behind_it_and_the_latest_win
         panic!("the third release should wait");
     };
     assert_eq!(queued.superseded, Some(ids[1].clone()));
+    // Asked again, the waiting release stays as it is; the release rolling out now is not queued.
+    let StartAnswer::Queued { queued: again } = t.admin.start_or_queue(&start_req(&ids[2], None)).await.unwrap() else {
+        panic!("still waiting");
+    };
+    assert_eq!((again.release.clone(), again.superseded.clone()), (ids[2].clone(), None));
+    let err = t.admin.start_or_queue(&start_req(&ids[0], None)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    assert!(err.to_string().contains("nothing to queue"), "{err}");
     let services = t.admin.services().await.unwrap();
     let web = services.iter().find(|s| s.service == "web").expect("web");
     assert_eq!(web.queued.as_ref().map(|q| q.release.clone()), Some(ids[2].clone()), "status shows what waits");

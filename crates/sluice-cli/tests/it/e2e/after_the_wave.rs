@@ -211,6 +211,13 @@ pipelines:
     assert!(*revert && *emergency, "{started:?}");
     assert_eq!(reason.as_deref(), Some("revert by admin: v3 corrupts carts"));
     assert!(!events.iter().any(|e| matches!(e.kind, EventKind::AwaitingApproval { .. })), "no approval asked");
+    // A revert is not itself rolled back to somewhere older.
+    let err = rig
+        .admin()
+        .command(&revert_id, CommandKind::Rollback, &RolloutCommand { reason: Some("undo".into()) })
+        .await
+        .expect_err("a revert cannot be rolled back");
+    assert!(err.to_string().contains("was a revert"), "{err}");
     // Nothing earlier to go back to now: a second revert is refused, clearly.
     let again = rig.admin().revert("files", &sluice_api::Revert { reason: "again".into() }).await;
     let err = again.expect_err("nothing to revert to");

@@ -39,6 +39,7 @@ pub enum CommandError {
 impl Rollout {
     /// Carry out an operator's command.
     pub fn command(&mut self, now: Millis, cmd: &Command) -> Result<Vec<Action>, CommandError> {
+        self.upgrade_marks();
         let mut out = Vec::new();
         let refuse = |r: &Rollout, command: &'static str| CommandError::NotApplicable {
             rollout: r.id.clone(),

@@ -76,10 +76,11 @@ impl Rollout {
         false
     }
 
-    /// Whether a watched stage lacks a verdict in a way that holds probation: a threshold gate
-    /// without data, or a silent member under `on_silent: hold`. (A compare gate has no
-    /// baseline once its stage runs the candidate everywhere; it judges waves, not probation.)
-    fn watched_lacking(&self) -> Vec<String> {
+    /// Whether a watched stage lacks a verdict in a way that holds promotion and probation: a
+    /// threshold gate without data, or a silent member under `on_silent: hold`. (A compare gate
+    /// has no baseline once its stage runs the candidate everywhere; it judges waves, not
+    /// watched stages: `sluice check` warns about a stage judged by compare gates alone.)
+    pub(super) fn watched_lacking(&self) -> Vec<String> {
         self.watched
             .iter()
             .flat_map(|(stage, evals)| {

@@ -182,13 +182,22 @@ impl Rollout {
         let sp = &self.plan.stages[stage];
         let verdict = combine(&self.last_evals);
         // Silence never passes: every member must have been heard from just now, too.
-        if observed >= sp.bake && verdict == Verdict::Pass && self.all_fresh(obs, now, stage, wave) {
+        // Missing data never passes, in a stage already passed either: a watched stage that
+        // lost its data holds promotion (its bake clock is this wave's).
+        let watched_lacking = self.watched_lacking();
+        if observed >= sp.bake
+            && verdict == Verdict::Pass
+            && watched_lacking.is_empty()
+            && self.all_fresh(obs, now, stage, wave)
+        {
             self.promote(out, now, stage, wave);
             return;
         }
         let name = sp.name.clone();
         let (bake, hold_timeout) = (sp.bake, sp.hold_timeout);
-        let lacking = if verdict == Verdict::Pass {
+        let lacking = if verdict == Verdict::Pass && !watched_lacking.is_empty() {
+            format!("inconclusive: {}", watched_lacking.join("; "))
+        } else if verdict == Verdict::Pass {
             format!("{} of {bake} bake observed with every member reporting", observed)
         } else {
             format!(

@@ -292,3 +292,42 @@ fn the_probation_invariants_catch_what_they_name() {
     let v = check_step(&r, Millis(1), &fleet, &done);
     assert!(v.iter().any(|v| v.invariant() == "known-good-only-after-probation"), "{v:?}");
 }
+
+#[test]
+fn a_rollout_stored_before_marks_existed_carries_on_where_it_was() {
+    let mut fleet = Fleet::new(&[("dev", 2), ("staging", 2), ("prod", 10)], Some("v1"));
+    let (r, first) = start(&fleet, &StartOptions::default());
+    // Drive until prod's second wave bakes, then store it as the old shape did.
+    let mut r = r;
+    fleet.carry_out(Millis(0), &first);
+    let mut now = Millis(0);
+    while !matches!(r.phase, Phase::Baking { stage: 2, wave: 1, .. }) {
+        now = now + Dur(1_000);
+        fleet.advance(now);
+        let acts = r.step(now, &fleet);
+        fleet.carry_out(now, &acts);
+        assert!(now.0 < 3_600_000, "{:?}", r.phase);
+    }
+    let mut json = serde_json::to_value(&r).expect("json");
+    let waves = json["marks"][2]["waves"].clone();
+    let obj = json.as_object_mut().expect("object");
+    obj.remove("marks");
+    obj.insert("wave_started".into(), waves);
+    let old: Rollout = serde_json::from_value(json).expect("the old shape loads");
+    assert!(old.marks.is_empty());
+    let mut old = old;
+    let mut all = Vec::new();
+    while !old.is_finished() && now.0 < 3_600_000 {
+        now = now + Dur(1_000);
+        fleet.advance(now);
+        let acts = old.step(now, &fleet);
+        let v = check_step(&old, now, &fleet, &acts);
+        assert!(v.is_empty(), "{v:?}");
+        fleet.carry_out(now, &acts);
+        all.extend(acts.into_iter().map(|a| (now, a)));
+    }
+    assert_eq!(old.outcome(), Some(Outcome::Completed), "{:?}", old.phase);
+    assert!(first_event(&all, |e| matches!(e, EventKind::RollbackStarted { .. })).is_none());
+    assert_eq!(old.marks.len(), 3);
+    assert_eq!(old.marks[2].told_end(), 10);
+}
