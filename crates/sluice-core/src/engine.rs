@@ -25,7 +25,7 @@ pub use observe::{Observations, Sample};
 pub use plan::{Plan, PlanError, Seeds, StagePlan, TargetInfo};
 pub use rollout::{
     Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, Phase, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StageMarks,
-    StartOptions, Told,
+    StageProgress, StageState, StartOptions, Told, WaveState,
 };
 pub use service::{Queued, Refusal, ServiceState};
 

@@ -9,6 +9,7 @@
 mod batch;
 mod command;
 mod marks;
+mod progress;
 mod rollback;
 mod silence;
 mod watch;
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use self::marks::{StageMarks, Told};
+pub use self::progress::{StageProgress, StageState, WaveState};
 pub use self::silence::FRESH_INTERVALS;
 use super::action::{Action, Event, EventKind, Outcome};
 use super::gates::{GateEval, Verdict};

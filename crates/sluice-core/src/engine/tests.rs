@@ -779,3 +779,4 @@ fn the_log_keeps_the_evaluations_that_let_each_wave_pass() {
 
 mod after_the_wave;
 mod fail_closed;
+mod progress;
