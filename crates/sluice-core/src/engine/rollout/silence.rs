@@ -110,6 +110,12 @@ impl Rollout {
         if !self.all_fresh(obs, now, stage, wave) {
             return Dur::ZERO;
         }
+        self.watched_time(obs, now, checked)
+    }
+
+    /// `checked..now`, up to one report interval and not before the shell started watching:
+    /// the most a step credits to a bake or a probation when every member is fresh.
+    pub(super) fn watched_time(&self, obs: &dyn Observations, now: Millis, checked: Millis) -> Dur {
         Dur(now.since(checked.max(obs.watching_since())).0.min(self.report_interval.0))
     }
 }

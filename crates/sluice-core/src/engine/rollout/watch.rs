@@ -144,11 +144,7 @@ impl Rollout {
             return;
         }
         let fresh = self.fresh_everywhere(obs, now);
-        let credit = if fresh {
-            Dur(now.since(checked.max(obs.watching_since())).0.min(self.report_interval.0))
-        } else {
-            Dur::ZERO
-        };
+        let credit = if fresh { self.watched_time(obs, now, checked) } else { Dur::ZERO };
         let observed = observed + credit;
         self.phase = Phase::Probation { since, held, observed, checked: now };
         let lacking = self.watched_lacking();
