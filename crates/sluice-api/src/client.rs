@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::agent::{DesiredView, Enroll, Enrolled, EnrollmentTokens, NewEnrollmentTokens, Report, ReportAck};
 use crate::error::{ApiError, ErrorCode};
 use crate::operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, Revert, RolloutCommand, RolloutView,
-    ServiceView, SpecApplied, SpecView, StartAnswer, StartRollout, TargetView,
+    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, Revert, RolloutCommand,
+    RolloutTargetsView, RolloutView, ServiceView, SpecApplied, SpecView, StartAnswer, StartRollout, TargetView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +173,11 @@ impl Client {
 
     pub async fn rollout(&self, id: &str) -> Result<RolloutView, ClientError> {
         self.get(&format!("/v1/rollouts/{}", segment(id))).await
+    }
+
+    /// Which targets a rollout covers and told to move, stage by stage.
+    pub async fn rollout_targets(&self, id: &str) -> Result<RolloutTargetsView, ClientError> {
+        self.get(&format!("/v1/rollouts/{}/targets", segment(id))).await
     }
 
     pub async fn command(&self, id: &str, kind: CommandKind, cmd: &RolloutCommand) -> Result<RolloutView, ClientError> {

@@ -16,7 +16,8 @@
 //! | POST | `/v1/services/{service}/revert` | admin | [`Revert`] → [`RolloutView`] |
 //! | POST | `/v1/rollouts` | admin | [`StartRollout`] → [`RolloutView`]; with `queue: true` → [`StartAnswer`] (202 when queued) |
 //! | GET | `/v1/rollouts?active=true` | admin | → `Vec<`[`RolloutView`]`>` |
-//! | GET | `/v1/rollouts/{id}` | admin | → [`RolloutView`] |
+//! | GET | `/v1/rollouts/{id}` | admin | → [`RolloutView`] (`id`: the id or a unique prefix of it) |
+//! | GET | `/v1/rollouts/{id}/targets` | admin | → [`RolloutTargetsView`] |
 //! | POST | `/v1/rollouts/{id}/{pause,resume,abort,rollback,approve}` | admin | [`RolloutCommand`] → [`RolloutView`] |
 //! | GET | `/v1/targets` | admin | → `Vec<`[`TargetView`]`>` |
 //! | GET | `/v1/events?after=N&limit=L&rollout=ID` | admin | → `Vec<`[`EventView`]`>` |
@@ -39,9 +40,9 @@ pub use agent::{
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorCode};
 pub use operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, HoldView, QueuedView, ReleaseCreated, ReleaseView, Revert,
-    RolloutCommand, RolloutView, ServiceView, SpecApplied, SpecView, StageView, StartAnswer, StartRollout,
-    TargetServiceView, TargetView, WaveView,
+    ApplySpec, ClearHold, CommandKind, EventView, HoldView, Position, QueuedView, ReleaseCreated, ReleaseView, Revert,
+    RolloutCommand, RolloutTargetsView, RolloutView, ServiceView, SpecApplied, SpecView, StageGateView,
+    StageTargetsView, StageView, StartAnswer, StartRollout, TargetServiceView, TargetView, WaveView,
 };
 
 /// The header an agent or operator token travels in (`Authorization: Bearer <token>`).

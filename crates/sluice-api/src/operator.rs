@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_core::engine::{Deadline, GateEval, Outcome, Rollout};
+use sluice_core::engine::{Deadline, GateEval, Outcome, PhaseKind};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
@@ -170,6 +170,24 @@ pub struct StageView {
     /// `pending`, `awaiting_approval`, `active`, `passed`, `failed`, `skipped`.
     pub state: String,
     pub waves: Vec<WaveView>,
+    /// The stage's gates, in the spec's order.
+    #[serde(default)]
+    pub gates: Vec<StageGateView>,
+}
+
+/// A gate of a stage: its name and where its values come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageGateView {
+    pub name: String,
+    /// `agent` (the agents' reports) or the health source's kind (`prometheus`).
+    pub source: String,
+}
+
+/// The stage and wave in progress (indexes into [`RolloutView::stages`] and its waves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub stage: usize,
+    pub wave: usize,
 }
 
 /// A rollout with its progress, as `sluice rollout status` shows it.
@@ -179,11 +197,27 @@ pub struct RolloutView {
     pub service: String,
     pub release: ReleaseId,
     pub known_good: Option<ReleaseId>,
-    /// `applying`, `baking`, `held`, `paused`, `awaiting approval`, `rolling back`,
-    /// `completed`, `rolled back`, `aborted`.
-    pub phase: String,
+    /// `applying`, `baking`, `held`, `paused`, `awaiting_approval`, `on_probation`,
+    /// `probation_held`, `rolling_back`, `completed`, `rolled_back`, `aborted`,
+    /// `rollback_incomplete` (in text: the same in words).
+    pub phase: PhaseKind,
+    /// Why it is where it is: who paused it, why it awaits approval, rolls back or finished.
+    #[serde(default)]
+    pub reason: Option<String>,
     pub outcome: Option<Outcome>,
     pub emergency: bool,
+    /// A revert to an earlier known-good.
+    #[serde(default)]
+    pub revert: bool,
+    /// The stage and wave applying or baking (also while paused there).
+    #[serde(default)]
+    pub position: Option<Position>,
+    /// Observed time (every member reporting) of the current bake or probation.
+    #[serde(default)]
+    pub observed_ms: Option<u64>,
+    /// How long every stage stays judged after the last wave before known-good.
+    #[serde(default)]
+    pub probation_ms: u64,
     pub created_at: Millis,
     pub updated_at: Millis,
     /// Stored version of the rollout (grows with each transition).
@@ -201,8 +235,47 @@ pub struct RolloutView {
     pub gates: Vec<GateEval>,
     /// Targets ever moved to the candidate.
     pub touched: usize,
-    /// The engine's full state.
-    pub rollout: Rollout,
+}
+
+impl RolloutView {
+    /// True once the rollout ended (completed, rolled back, aborted, rollback incomplete).
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some() || self.phase.is_finished()
+    }
+}
+
+/// `GET /v1/rollouts/{id}/targets`: which targets a rollout covers, stage by stage in wave
+/// order, and how many of each stage it told to move (the status view carries only counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutTargetsView {
+    pub rollout: String,
+    pub stages: Vec<StageTargetsView>,
+    /// Members left out of judgement (missed the apply deadline within `max_unconfirmed`).
+    pub excluded: Vec<TargetId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageTargetsView {
+    pub name: String,
+    /// The stage's targets in wave order: wave `w` covers `targets[..wave_ends[w]]`.
+    pub targets: Vec<TargetId>,
+    pub wave_ends: Vec<usize>,
+    /// `targets[..told]` were told to move to the candidate.
+    pub told: usize,
+}
+
+impl RolloutTargetsView {
+    /// Every target told to move, stage by stage.
+    pub fn touched(&self) -> impl Iterator<Item = &TargetId> {
+        self.stages.iter().flat_map(|s| s.targets.iter().take(s.told))
+    }
+
+    /// The 1-based wave of `stage` that covers `target`.
+    pub fn wave_of(&self, stage: &str, target: &str) -> Option<usize> {
+        let s = self.stages.iter().find(|s| s.name == stage)?;
+        let pos = s.targets.iter().position(|t| t.0 == target)?;
+        s.wave_ends.iter().position(|&end| pos < end).map(|w| w + 1)
+    }
 }
 
 /// One service on one target.

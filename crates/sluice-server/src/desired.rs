@@ -73,10 +73,11 @@ impl DesiredBoard {
         self.slot(target).map(|s| s.borrow().clone())
     }
 
-    /// Mirror a committed transition's desired changes for `service`, exactly as the store
-    /// applied them (each change that alters a target's desired release counts; the version
-    /// of each altered target grows by one), and wake the affected long-polls. Returns the
-    /// targets whose state changed.
+    /// Mirror a committed transition's desired changes for `service` and wake the affected
+    /// long-polls. Every change counts, in order: a target's version grows by one per change
+    /// (the last release wins), as the store derives it from the rollout's state (invariant
+    /// `desired-follows-from-cursor`), so a restarted server loads the same versions. Returns
+    /// the targets whose state changed.
     pub fn apply(&self, service: &str, rollout: &str, changes: &[DesiredChange]) -> BTreeSet<TargetId> {
         let mut per_target: BTreeMap<&TargetId, Vec<&DesiredChange>> = BTreeMap::new();
         for c in changes {
@@ -88,29 +89,17 @@ impl DesiredBoard {
                 tracing::warn!(%target, "desired change for a target not on the board");
                 continue;
             };
-            let modified = slot.send_if_modified(|state| {
+            let Some(last) = list.last() else { continue };
+            slot.send_modify(|state| {
                 let mut next = (**state).clone();
-                let mut any = false;
-                for c in &list {
-                    let same = next.services.get(service).map(|d| &d.release) == Some(&c.release);
-                    if same {
-                        continue;
-                    }
-                    next.services.insert(
-                        service.to_string(),
-                        DesiredRelease { release: c.release.clone(), rollout: Some(rollout.to_string()) },
-                    );
-                    any = true;
-                }
-                if any {
-                    next.version = next.version.saturating_add(1);
-                    *state = Arc::new(next);
-                }
-                any
+                next.services.insert(
+                    service.to_string(),
+                    DesiredRelease { release: last.release.clone(), rollout: Some(rollout.to_string()) },
+                );
+                next.version = next.version.saturating_add(list.len() as u64);
+                *state = Arc::new(next);
             });
-            if modified {
-                changed.insert(target.clone());
-            }
+            changed.insert(target.clone());
         }
         changed
     }
@@ -125,16 +114,17 @@ mod tests {
     }
 
     #[test]
-    fn versions_grow_once_per_changed_target() {
+    fn versions_grow_once_per_change_as_the_store_counts_them() {
         let board = DesiredBoard::default();
         board.ensure(&TargetId::from("a"), 0);
         board.ensure(&TargetId::from("b"), 3);
         let changed = board.apply("svc", "r-1", &[change("a", "x"), change("b", "x"), change("a", "y")]);
         assert_eq!(changed.len(), 2);
-        assert_eq!(board.get(&TargetId::from("a")).unwrap().version, 1);
+        let a = board.get(&TargetId::from("a")).unwrap();
+        assert_eq!((a.version, a.services["svc"].release.clone()), (2, Some(ReleaseId::from("y"))), "the last wins");
         assert_eq!(board.get(&TargetId::from("b")).unwrap().version, 4);
-        // The same release again changes nothing.
-        assert!(board.apply("svc", "r-1", &[change("b", "x")]).is_empty());
-        assert_eq!(board.get(&TargetId::from("b")).unwrap().version, 4);
+        // Told the same release again (a new rollout of it): still a change, as stored.
+        assert_eq!(board.apply("svc", "r-2", &[change("b", "x")]).len(), 1);
+        assert_eq!(board.get(&TargetId::from("b")).unwrap().version, 5);
     }
 }

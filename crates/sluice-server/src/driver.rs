@@ -62,6 +62,8 @@ pub struct Driver {
     inbox: Mutex<Option<Inbox>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     wake: Notify,
+    /// A rollout ended: the folding task has something to fold.
+    fold: Notify,
 }
 
 /// What [`run`] takes over: its request channel and the rollouts loaded from the store.
@@ -123,12 +125,23 @@ impl Driver {
         let first =
             Snapshot { active: active.iter().map(|(id, a)| (id.clone(), Arc::new(a.record.clone()))).collect() };
         let (snapshot, _) = watch::channel(Arc::new(first));
-        Ok(Driver { requests, inbox: Mutex::new(Some((inbox, active))), snapshot, wake: Notify::new() })
+        Ok(Driver {
+            requests,
+            inbox: Mutex::new(Some((inbox, active))),
+            snapshot,
+            wake: Notify::new(),
+            fold: Notify::new(),
+        })
     }
 
     /// Ask for a step soon (a report or command arrived).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Resolves once a rollout ended since the last call (for the folding task).
+    pub async fn fold_wanted(&self) {
+        self.fold.notified().await;
     }
 
     /// The latest published snapshot.

@@ -1,8 +1,9 @@
 //! A rollout as operators see it ([`RolloutView`]): phase, per stage and wave how many targets
 //! are covered and how many report the candidate now, when the current bake ends, the latest
-//! gate evaluations, and the engine's full state.
+//! gate evaluations — counts and API enums, never the engine's state or target lists (those
+//! are one request away: [`targets_view`]).
 
-use sluice_api::{RolloutView, StageView, WaveView};
+use sluice_api::{Position, RolloutTargetsView, RolloutView, StageGateView, StageTargetsView, StageView, WaveView};
 use sluice_store::RolloutRecord;
 
 use crate::fleet::FleetMap;
@@ -24,16 +25,24 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         .iter()
         .zip(r.progress())
         .map(|(sp, progress)| {
+            let mut on = 0;
+            let mut counted = 0;
             let waves = sp
                 .wave_ends
                 .iter()
                 .zip(&progress.waves)
                 .enumerate()
-                .map(|(w, (&end, state))| WaveView {
-                    size: sp.wave_sizes.get(w).cloned().unwrap_or_default(),
-                    targets: end,
-                    on_candidate: sp.targets.get(..end).map_or(0, |ts| ts.iter().filter(|t| on_candidate(t)).count()),
-                    state: state.as_str().to_string(),
+                .map(|(w, (&end, state))| {
+                    // Waves are cumulative: count each target once, wave by wave.
+                    let end = end.min(sp.targets.len());
+                    on += sp.targets.get(counted..end).map_or(0, |ts| ts.iter().filter(|t| on_candidate(t)).count());
+                    counted = counted.max(end);
+                    WaveView {
+                        size: sp.wave_sizes.get(w).cloned().unwrap_or_default(),
+                        targets: end,
+                        on_candidate: on,
+                        state: state.as_str().to_string(),
+                    }
                 })
                 .collect();
             StageView {
@@ -42,6 +51,14 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
                 bake_ms: sp.bake.0,
                 state: progress.state.as_str().to_string(),
                 waves,
+                gates: sp
+                    .gates
+                    .iter()
+                    .map(|g| StageGateView {
+                        name: g.name().to_string(),
+                        source: g.source().map_or("agent", |s| s.kind()).to_string(),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -52,9 +69,14 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         service: r.service.clone(),
         release: r.release.clone(),
         known_good: r.known_good.clone(),
-        phase: r.phase_name().to_string(),
+        phase: r.phase_kind(),
+        reason: r.phase_why(),
         outcome: r.outcome(),
         emergency: r.emergency,
+        revert: r.revert,
+        position: r.position().map(|(stage, wave)| Position { stage, wave }),
+        observed_ms: r.observed().map(|d| d.0),
+        probation_ms: r.plan.probation.0,
         created_at: rec.created_at,
         updated_at: rec.updated_at,
         version: rec.version,
@@ -62,7 +84,27 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         deadlines,
         stages,
         gates: r.last_evals.clone(),
-        touched: r.touched.len(),
-        rollout: r.clone(),
+        touched: r.touched_count(),
+    }
+}
+
+/// Which targets `rec` covers, stage by stage in wave order, and how many it told to move.
+pub fn targets_view(rec: &RolloutRecord) -> RolloutTargetsView {
+    let r = &rec.rollout;
+    RolloutTargetsView {
+        rollout: r.id.clone(),
+        stages: r
+            .plan
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, sp)| StageTargetsView {
+                name: sp.name.clone(),
+                targets: sp.targets.clone(),
+                wave_ends: sp.wave_ends.clone(),
+                told: r.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()),
+            })
+            .collect(),
+        excluded: r.excluded.iter().cloned().collect(),
     }
 }

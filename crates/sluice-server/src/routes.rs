@@ -31,6 +31,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/v1/services/{service}/revert", post(services::revert))
         .route("/v1/rollouts", post(rollouts::start).get(rollouts::list))
         .route("/v1/rollouts/{id}", get(rollouts::get))
+        .route("/v1/rollouts/{id}/targets", get(rollouts::targets))
         .route("/v1/rollouts/{id}/{command}", post(rollouts::command))
         .route("/v1/targets", get(targets::list))
         .route("/v1/events", get(events::list))

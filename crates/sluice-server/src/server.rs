@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::service_states::ServiceStates;
 use crate::source_status::SourceStatus;
-use crate::{health_poller, heartbeats};
+use crate::{folding, health_poller, heartbeats};
 
 /// A server that is running. Stop it with [`RunningServer::shutdown`].
 #[derive(Debug)]
@@ -39,6 +39,7 @@ pub struct RunningServer {
     driver: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
     heartbeats: Option<JoinHandle<()>>,
+    folding: Option<JoinHandle<()>>,
     store: Arc<SqliteStore>,
     /// This server's hold on its data directory (released on drop).
     _lock: DataDirLock,
@@ -91,6 +92,11 @@ impl RunningServer {
         {
             result = Err(anyhow::Error::new(e).context("the heartbeat writer task failed"));
         }
+        if let Some(folding) = self.folding.take()
+            && let Err(e) = folding.await
+        {
+            result = Err(anyhow::Error::new(e).context("the desired-state folding task failed"));
+        }
         self.store.close().await;
         tracing::info!(addr = %self.addr, "server stopped");
         result
@@ -113,6 +119,9 @@ impl Drop for RunningServer {
         }
         if let Some(w) = self.heartbeats.take() {
             w.abort();
+        }
+        if let Some(f) = self.folding.take() {
+            f.abort();
         }
     }
 }
@@ -166,6 +175,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     });
     let poller = tokio::spawn(health_poller::run(app.clone()));
     let heartbeats = tokio::spawn(heartbeats::run(app.clone()));
+    let folding = tokio::spawn(folding::run(app.clone()));
     let driver = tokio::spawn(driver::run(app));
     tracing::info!(%addr, data_dir = %data_dir.display(), "sluice server listening");
     Ok(RunningServer {
@@ -176,6 +186,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         driver: Some(driver),
         poller: Some(poller),
         heartbeats: Some(heartbeats),
+        folding: Some(folding),
         store,
         _lock: lock,
     })

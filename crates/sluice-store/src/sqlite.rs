@@ -305,7 +305,21 @@ impl Store for SqliteStore {
     }
 
     async fn desired_version(&self, target: &TargetId) -> Result<u64> {
-        desired::version(&mut *self.pool.acquire().await?, target).await
+        Ok(self.desired_for(target).await?.version)
+    }
+
+    async fn fold_finished_rollout(&self) -> Result<Option<(String, usize)>> {
+        let mut w = self.write().await?;
+        let Some(rec) = desired::next_to_fold(&mut w.tx).await? else {
+            return Ok(None);
+        };
+        let n = desired::fold(&mut w.tx, &rec).await?;
+        w.commit().await?;
+        Ok(Some((rec.rollout.id, n)))
+    }
+
+    async fn rollouts_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<RolloutRecord>> {
+        rollouts::with_prefix(&mut *self.pool.acquire().await?, prefix, limit).await
     }
 
     async fn all_desired(&self) -> Result<Vec<DesiredState>> {

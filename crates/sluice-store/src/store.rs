@@ -65,15 +65,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- rollouts ---
 
-    /// Write a new rollout (version 1) with its first transition: the service state that marks
-    /// it active, the `started` events, the first wave's desired state. A rollout with the same
-    /// id, or another active rollout of the service, is a conflict.
+    /// Write a new rollout (version 1), its plan (stored once) and its first transition: the
+    /// service state that marks it active, the `started` events. A rollout with the same id,
+    /// or another active rollout of the service, is a conflict.
     async fn create_rollout(&self, transition: &Transition<'_>) -> Result<Committed>;
-    /// Write a rollout's next state, its service state, its events and its desired-state
-    /// changes in one transaction, if the stored version is still `expected_version`;
-    /// otherwise a conflict and nothing is written.
+    /// Write a rollout's next state (its cursor: the plan is not written again), its service
+    /// state and its events in one transaction, if the stored version is still
+    /// `expected_version`; otherwise a conflict and nothing is written. O(1) in the fleet
+    /// size: desired state follows from the plan and the state (see [`Store::desired_for`]).
     async fn commit_transition(&self, expected_version: u64, transition: &Transition<'_>) -> Result<Committed>;
     async fn get_rollout(&self, id: &str) -> Result<RolloutRecord>;
+    /// Rollouts whose id starts with `prefix`, newest first, at most `limit` (to resolve a
+    /// short id: one match is the rollout, two are ambiguous).
+    async fn rollouts_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<RolloutRecord>>;
     async fn list_rollouts(&self, filter: &RolloutFilter) -> Result<Vec<RolloutRecord>>;
 
     // --- targets and agents ---
@@ -99,13 +103,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- desired state ---
 
-    /// What the target should run, per service, with the version of that state.
+    /// What the target should run, per service, with the version of that state: what the
+    /// newest rollout not yet folded that touched it says, else what folded rollouts left.
     async fn desired_for(&self, target: &TargetId) -> Result<DesiredState>;
     /// Just the version, for long-polls that wait for a change.
     async fn desired_version(&self, target: &TargetId) -> Result<u64>;
     /// The desired state of every target (those with no desired release too), by target id,
     /// read in one snapshot: what a server loads into memory at start.
     async fn all_desired(&self) -> Result<Vec<DesiredState>>;
+    /// Fold the oldest finished rollout not folded yet (when every rollout before it is) into
+    /// the stored desired state, in one transaction; returns it and how many targets it wrote.
+    /// Desired state reads the same before and after: folding only bounds how many rollouts a
+    /// read lays over the stored rows. `None` when there is nothing to fold.
+    async fn fold_finished_rollout(&self) -> Result<Option<(String, usize)>>;
 
     // --- events ---
 

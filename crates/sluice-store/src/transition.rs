@@ -3,8 +3,10 @@
 //!
 //! The driver's loop is: read the rollout and its version, `step` (or `command`) the engine,
 //! [`split_actions`] the result into events and desired-state changes, and
-//! [`commit_transition`](crate::Store::commit_transition) them with the version it read. Only
-//! then does it tell agents. If it crashes before the commit, nothing happened and the step is
+//! [`commit_transition`](crate::Store::commit_transition) the new state and the events with the
+//! version it read. The desired-state changes are not written: they follow from the stored
+//! plan and state; the driver mirrors them in memory only after the commit. Only then does it
+//! tell agents. If it crashes before the commit, nothing happened and the step is
 //! taken again; after it, the new state and desired state are there and agents pick them up.
 //! A second driver holding the same version gets a conflict instead of writing twice.
 
@@ -32,8 +34,6 @@ pub struct Transition<'a> {
     pub service_state: Option<&'a ServiceState>,
     /// The engine's events, appended in order.
     pub events: &'a [Event],
-    /// Desired-state changes for the rollout's service, applied in order.
-    pub desired: &'a [DesiredChange],
     /// Who caused it: the driver (`sluice`) for steps, the operator for commands.
     pub actor: &'a str,
     pub at: Millis,

@@ -468,9 +468,9 @@ async fn story(
         ctx.prod_order.iter().take(ctx.prod_wave_ends.get(expected.saturating_sub(1)).copied().unwrap_or(0)).collect();
     let touched: Vec<String> = ctx
         .admin
-        .rollout(&b500.rollout)
+        .rollout_targets(&b500.rollout)
         .await
-        .map(|v| v.rollout.touched.iter().map(|t| t.0.clone()).collect())
+        .map(|v| v.touched().map(|t| t.0.clone()).collect())
         .unwrap_or_default();
     let beyond: BTreeSet<&String> = prod_on_bad
         .iter()
@@ -595,8 +595,12 @@ async fn rollout(ctx: &mut Ctx, name: &str, site: &str, emergency: bool) -> anyh
             "reason": e.body.get("reason"),
         }));
         if step.wave_caught.is_none() {
-            step.wave_caught =
-                wave_of_target(&view, step.stage_caught.as_deref(), e.body.get("target").and_then(Value::as_str));
+            let targets = ctx.admin.rollout_targets(&step.rollout).await?;
+            step.wave_caught = step
+                .stage_caught
+                .as_deref()
+                .zip(e.body.get("target").and_then(Value::as_str))
+                .and_then(|(stage, target)| targets.wave_of(stage, target));
         }
     }
     ctx.say(&format!(
@@ -612,15 +616,8 @@ async fn rollout(ctx: &mut Ctx, name: &str, site: &str, emergency: bool) -> anyh
 
 /// `prometheus` or `agent`: the source of gate `gate` of stage `stage` in the rollout's plan.
 fn gate_source(view: &RolloutView, stage: Option<&str>, gate: &str) -> Option<String> {
-    let stage = view.rollout.plan.stages.iter().find(|s| Some(s.name.as_str()) == stage)?;
-    let spec = stage.gates.iter().find(|g| g.name() == gate)?;
-    Some(spec.source().map_or("agent", |s| s.kind()).to_string())
-}
-
-fn wave_of_target(view: &RolloutView, stage: Option<&str>, target: Option<&str>) -> Option<usize> {
-    let stage = view.rollout.plan.stages.iter().find(|s| Some(s.name.as_str()) == stage)?;
-    let pos = stage.targets.iter().position(|t| Some(t.0.as_str()) == target)?;
-    stage.wave_ends.iter().position(|&end| pos < end).map(|w| w + 1)
+    let stage = view.stages.iter().find(|s| Some(s.name.as_str()) == stage)?;
+    stage.gates.iter().find(|g| g.name == gate).map(|g| g.source.clone())
 }
 
 /// `prod wave 2/3 baking` for progress lines.
@@ -631,7 +628,7 @@ fn position(v: &RolloutView) -> String {
             let wave = s.waves.iter().position(|w| w.state != "passed").unwrap_or(s.waves.len().saturating_sub(1));
             format!("{} wave {}/{} {} — {}", s.name, wave + 1, s.waves.len(), s.state, v.phase)
         }
-        None => v.phase.clone(),
+        None => v.phase.to_string(),
     }
 }
 

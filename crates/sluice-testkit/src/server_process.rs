@@ -87,6 +87,36 @@ impl ServerProcess {
         Ok(Client::new(&self.base_url(), Some(self.admin_token()?))?)
     }
 
+    /// The server's resident memory and CPU now; when it is gone, an error that says how it
+    /// ended and what its log said last.
+    pub fn stats(&mut self) -> anyhow::Result<crate::proc_stats::ProcStats> {
+        if let Some(s) = crate::proc_stats::read(self.pid()) {
+            return Ok(s);
+        }
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => format!("it exited with {status}"),
+            Ok(None) => "it runs but /proc cannot be read".to_string(),
+            Err(e) => format!("its status cannot be read: {e}"),
+        };
+        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("no stats of the server (pid {}): {status}; the end of its log:\n{}", self.pid(), tail.join("\n"))
+    }
+
+    /// Wait up to `within` for the server to exit on its own; its exit status.
+    pub async fn wait_exit(&mut self, within: std::time::Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().context("wait for the server")? {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("the server (pid {}) did not exit within {within:?}", self.child.id());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL and reap: no shutdown code runs.
     pub fn kill9(mut self) -> anyhow::Result<()> {
         self.child.kill().context("kill -9 the server")?;

@@ -135,6 +135,7 @@ mod tests {
             bake_ms: 4000,
             state: "active".into(),
             waves: vec![wave("1", 1, 1, "passed"), wave("100%", 4, 3, "applying")],
+            gates: Vec::new(),
         };
         assert_eq!(stage_line(&s), "staging active · wave 2/2 (100%) applying 3/4");
         let done = StageView { state: "passed".into(), ..s };

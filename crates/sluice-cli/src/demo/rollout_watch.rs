@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use sluice_api::{Client, RolloutView};
-use sluice_core::engine::{Event, EventKind, Phase, Verdict};
-use sluice_core::release::TargetId;
+use sluice_core::engine::{Event, EventKind, Verdict};
 
 use super::progress::Progress;
 use super::wait;
@@ -23,7 +22,7 @@ pub async fn follow(
         async move {
             let view = client.rollout(id).await.map_err(|e| e.to_string())?;
             progress.borrow_mut().update(&view);
-            if matches!(view.rollout.phase, Phase::Finished { .. }) { Ok(view) } else { Err(view.phase.clone()) }
+            if view.is_finished() { Ok(view) } else { Err(view.phase.to_string()) }
         }
     })
     .await;
@@ -87,12 +86,15 @@ pub async fn events(client: &Client, id: &str) -> Result<Vec<Event>, sluice_api:
     }
 }
 
-/// Targets of the rollout that ever ran the candidate, and of those, how many in `stage`.
-pub fn touched_in(view: &RolloutView, stage: &str) -> (usize, usize) {
-    let in_stage: Vec<&TargetId> =
-        view.rollout.plan.stages.iter().filter(|s| s.name == stage).flat_map(|s| s.targets.iter()).collect();
-    let touched = &view.rollout.touched;
-    (touched.len(), touched.iter().filter(|t| in_stage.contains(t)).count())
+/// Targets the rollout told to move to the candidate, and of those, how many in `stage`.
+pub async fn touched_in(
+    client: &Client,
+    rollout: &str,
+    stage: &str,
+) -> Result<(usize, usize), sluice_api::ClientError> {
+    let targets = client.rollout_targets(rollout).await?;
+    let in_stage = targets.stages.iter().filter(|s| s.name == stage).map(|s| s.told).sum();
+    Ok((targets.touched().count(), in_stage))
 }
 
 #[cfg(test)]

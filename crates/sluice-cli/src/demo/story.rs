@@ -97,7 +97,8 @@ async fn run_revert(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> a
     if events.iter().any(|e| matches!(e.kind, sluice_core::engine::EventKind::AwaitingApproval { .. })) {
         r.problems.push("the revert asked for an approval".into());
     }
-    let (touched, _) = rollout_watch::touched_in(&done, PROD);
+    let (touched, _) =
+        rollout_watch::touched_in(&rig.client, &done.id, PROD).await.context("failed to read the rollout's targets")?;
     r.targets_ever_on_release = Some(touched);
     settled(rig, Some(&done.release)).await?;
     Ok(())
@@ -162,7 +163,8 @@ async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> 
     r.rollout = Some(view.id.clone());
     let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
     r.outcome = step_outcome(done.outcome);
-    let (touched, in_prod) = rollout_watch::touched_in(&done, PROD);
+    let (touched, in_prod) =
+        rollout_watch::touched_in(&rig.client, &done.id, PROD).await.context("failed to read the rollout's targets")?;
     r.targets_ever_on_release = Some(touched);
     if r.expect != Expect::Completes {
         r.prod_targets_ever_on_bad = Some(in_prod);

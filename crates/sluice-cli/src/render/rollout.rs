@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 
 use sluice_api::{RolloutView, StageView};
-use sluice_core::engine::rollout::Phase;
-use sluice_core::engine::{GateEval, Outcome, Verdict};
+use sluice_core::engine::{GateEval, Outcome, PhaseKind, Verdict};
 use sluice_core::time::Millis;
 
 use super::ids::{short, short_or_dash};
@@ -14,12 +13,12 @@ use super::utc::{duration, iso8601};
 
 /// True once the rollout ended (completed, rolled back or aborted).
 pub fn is_finished(v: &RolloutView) -> bool {
-    v.outcome.is_some() || matches!(v.rollout.phase, Phase::Finished { .. })
+    v.is_finished()
 }
 
 /// True when the rollout ended completed.
 pub fn completed(v: &RolloutView) -> bool {
-    v.outcome.or_else(|| v.rollout.outcome()) == Some(Outcome::Completed)
+    v.outcome == Some(Outcome::Completed) || v.phase == PhaseKind::Completed
 }
 
 /// What a verdict is called in tables and lines.
@@ -34,17 +33,7 @@ pub fn verdict(v: Verdict) -> &'static str {
 /// Why the rollout is where it is, when the engine says: who paused it, why it awaits
 /// approval, rolls back or finished.
 pub fn phase_reason(v: &RolloutView) -> Option<String> {
-    match &v.rollout.phase {
-        Phase::AwaitingApproval { why, .. } => Some(why.clone()),
-        Phase::Paused { by, .. } => Some(format!("paused by {by}")),
-        Phase::RollingBack { why, .. } | Phase::Finished { why, .. } => Some(why.clone()),
-        Phase::Probation { .. } => Some(format!(
-            "every wave passed; every stage stays judged for {} before the release becomes known-good",
-            v.rollout.plan.probation
-        )),
-        Phase::Applying { .. } | Phase::Baking { .. } => None,
-    }
-    .filter(|s| !s.is_empty())
+    v.reason.clone().filter(|s| !s.is_empty())
 }
 
 /// Milliseconds of bake left on the current wave, when baking.
@@ -64,8 +53,9 @@ pub fn current(v: &RolloutView) -> Option<(usize, usize)> {
         let waves = &v.stages[si].waves;
         waves.iter().position(|w| matches!(w.state.as_str(), "applying" | "baking" | "held")).map(|wi| (si, wi))
     });
-    from_states
-        .or_else(|| v.rollout.position().filter(|(si, wi)| v.stages.get(*si).is_some_and(|s| *wi < s.waves.len())))
+    from_states.or_else(|| {
+        v.position.map(|p| (p.stage, p.wave)).filter(|(si, wi)| v.stages.get(*si).is_some_and(|s| *wi < s.waves.len()))
+    })
 }
 
 /// `prod wave 2/4 (5%)`: the stage and wave in progress, if any.

@@ -1,6 +1,7 @@
 //! The operator verbs through the binary against a mock server: what is sent, what is printed
 //! where, and the exit codes of refusals and of rollouts that end badly.
 
+use sluice_core::engine::PhaseKind;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,9 +34,9 @@ fn error(code: ErrorCode, msg: &str, details: serde_json::Value) -> (u16, String
     (code.http_status(), serde_json::to_string(&ApiError::new(code, msg).with_details(details)).unwrap())
 }
 
-fn ended(mut v: RolloutView, outcome: Outcome, phase: &str) -> RolloutView {
+fn ended(mut v: RolloutView, outcome: Outcome, phase: PhaseKind) -> RolloutView {
     v.outcome = Some(outcome);
-    v.phase = phase.into();
+    v.phase = phase;
     v.bake_ends_at = None;
     v
 }
@@ -134,7 +135,8 @@ fn status_watch_follows_until_the_end_and_a_rollback_is_exit_4() {
     let server = serve(move |req| {
         assert_eq!(req.target, "/v1/rollouts/r-7");
         let v = rollout_view();
-        let v = if n.fetch_add(1, Ordering::SeqCst) < 2 { v } else { ended(v, Outcome::RolledBack, "rolled back") };
+        let v =
+            if n.fetch_add(1, Ordering::SeqCst) < 2 { v } else { ended(v, Outcome::RolledBack, PhaseKind::RolledBack) };
         (200, serde_json::to_string(&v).unwrap())
     });
     let o = sluice(&server.url, &["rollout", "status", "r-7", "--watch"]);
@@ -163,8 +165,11 @@ fn start_wait_prints_the_id_and_exits_0_when_completed() {
                 (200, serde_json::to_string(&v).unwrap())
             }
             ("GET", "/v1/rollouts/r-7") => {
-                let v =
-                    if n.fetch_add(1, Ordering::SeqCst) < 1 { v } else { ended(v, Outcome::Completed, "completed") };
+                let v = if n.fetch_add(1, Ordering::SeqCst) < 1 {
+                    v
+                } else {
+                    ended(v, Outcome::Completed, PhaseKind::Completed)
+                };
                 (200, serde_json::to_string(&v).unwrap())
             }
             other => panic!("unexpected {other:?}"),
@@ -189,7 +194,7 @@ fn commands_send_their_reason_and_a_conflict_is_exit_2_with_the_code() {
         "/v1/rollouts/r-7/rollback" => {
             let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
             assert_eq!(body["reason"], "bad bot scores");
-            let v = ended(rollout_view(), Outcome::RolledBack, "rolled back");
+            let v = ended(rollout_view(), Outcome::RolledBack, PhaseKind::RolledBack);
             (200, serde_json::to_string(&v).unwrap())
         }
         _ => error(ErrorCode::Conflict, "rollout r-7 is not awaiting approval", serde_json::Value::Null),

@@ -1,6 +1,8 @@
 //! Views as the server would send them, for rendering tests.
 
+use sluice_api::Position;
 use sluice_api::{EventView, RolloutView, StageView, TargetServiceView, TargetView, WaveView};
+use sluice_core::engine::PhaseKind;
 use sluice_core::engine::{Deadline, GateEval, Rollout, StartOptions, TargetInfo, Verdict};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
@@ -94,7 +96,12 @@ pub fn rollout_view() -> RolloutView {
         service: "edge-rules".into(),
         release: ReleaseId(CANDIDATE.into()),
         known_good: Some(ReleaseId(KNOWN_GOOD.into())),
-        phase: "baking".into(),
+        phase: PhaseKind::Baking,
+        reason: None,
+        revert: false,
+        position: Some(Position { stage: 1, wave: 1 }),
+        observed_ms: Some(60_000),
+        probation_ms: rollout.plan.probation.0,
         outcome: None,
         emergency: false,
         created_at: AT,
@@ -112,6 +119,7 @@ pub fn rollout_view() -> RolloutView {
                 bake_ms: 30_000,
                 state: "passed".into(),
                 waves: vec![wave("100%", 1, 1, "passed")],
+                gates: Vec::new(),
             },
             StageView {
                 name: "prod".into(),
@@ -119,11 +127,11 @@ pub fn rollout_view() -> RolloutView {
                 bake_ms: 300_000,
                 state: "active".into(),
                 waves: vec![wave("1", 1, 1, "passed"), wave("5%", 3, 2, "baking"), wave("100%", 10, 0, "pending")],
+                gates: Vec::new(),
             },
         ],
         gates,
         touched: 4,
-        rollout,
     }
 }
 

@@ -66,7 +66,7 @@ fn finished_rollouts_are_recognised() {
     let mut v = rollout_view();
     assert!(!render::rollout::is_finished(&v));
     v.outcome = Some(sluice_core::engine::Outcome::RolledBack);
-    v.phase = "rolled back".into();
+    v.phase = sluice_core::engine::PhaseKind::RolledBack;
     assert!(render::rollout::is_finished(&v));
     assert!(!render::rollout::completed(&v));
     v.outcome = Some(sluice_core::engine::Outcome::Completed);

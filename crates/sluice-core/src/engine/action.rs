@@ -155,11 +155,14 @@ pub enum EventKind {
         stage: String,
         why: String,
     },
-    /// Moves of a wave released within the stage's `max_unavailable`.
+    /// Moves of a wave released within the stage's `max_unavailable`: the stage's members
+    /// `begin..end` in wave order (the plan, stored once with the rollout, names them; an
+    /// event stays the same size whatever the batch).
     MovesReleased {
         stage: String,
         wave: usize,
-        targets: Vec<TargetId>,
+        begin: usize,
+        end: usize,
         /// Targets of the stage out of service just before.
         out_of_service: usize,
         max_unavailable: usize,

@@ -28,10 +28,21 @@ pub enum Violation {
         "never-more-than-max-unavailable: rollout {rollout} moved targets of stage {stage} leaving {out} out of service (max_unavailable {max})"
     )]
     OverUnavailable { rollout: String, stage: String, out: usize, max: usize },
+    #[error(
+        "desired-follows-from-cursor: rollout {rollout} asked {target} for {acted:?} ({acted_changes} change(s)) but its state says {derived:?} ({derived_changes})"
+    )]
+    DesiredDiverged {
+        rollout: String,
+        target: TargetId,
+        acted: Option<ReleaseId>,
+        acted_changes: u64,
+        derived: Option<ReleaseId>,
+        derived_changes: u64,
+    },
 }
 
 /// Every invariant's name, as [`Violation::invariant`] spells it.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "never-promote-past-failed-gate",
     "only-validated-or-known-good",
     "waves-never-shrink",
@@ -39,6 +50,7 @@ pub const NAMES: [&str; 7] = [
     "no-verdict-waits-forever",
     "known-good-only-after-probation",
     "never-more-than-max-unavailable",
+    "desired-follows-from-cursor",
 ];
 
 impl Violation {
@@ -52,6 +64,7 @@ impl Violation {
             Violation::PastDeadline { .. } => "no-verdict-waits-forever",
             Violation::KnownGoodEarly { .. } => "known-good-only-after-probation",
             Violation::OverUnavailable { .. } => "never-more-than-max-unavailable",
+            Violation::DesiredDiverged { .. } => "desired-follows-from-cursor",
         }
     }
 }
@@ -245,4 +258,61 @@ pub fn apply_desired(desired: &mut BTreeMap<TargetId, Option<ReleaseId>>, action
             Action::Record(_) => {}
         }
     }
+}
+
+/// What a rollout's actions asked of each target: the last desired release and how many
+/// times it changed.
+pub type DesiredTally = BTreeMap<TargetId, (Option<ReleaseId>, u64)>;
+
+/// Add `actions`' desired-state changes to `tally`.
+pub fn tally_desired(tally: &mut DesiredTally, actions: &[Action]) {
+    for a in actions {
+        let (targets, release) = match a {
+            Action::SetDesired { targets, release } => (targets, Some(release.clone())),
+            Action::RollBack { targets, to } => (targets, to.clone()),
+            Action::Record(_) => continue,
+        };
+        for t in targets {
+            let entry = tally.entry(t.clone()).or_insert((None, 0));
+            entry.0 = release.clone();
+            entry.1 += 1;
+        }
+    }
+}
+
+/// `desired-follows-from-cursor`: what the rollout's actions asked of its targets is what its
+/// state alone says ([`Rollout::touched`], [`Rollout::desired_release`],
+/// [`Rollout::desired_changes`]) — the store derives desired state from the state, never
+/// writing it per target, so the two must agree. `tally` holds every action of the rollout
+/// (`whole`: each touched target changed exactly `desired_changes` times, every other target
+/// never) or only one step's (`!whole`: each target it changed is touched, ends on the derived
+/// release, and changed at most that often).
+pub fn check_desired(r: &Rollout, tally: &DesiredTally, whole: bool) -> Vec<Violation> {
+    let derived = r.desired_release().cloned();
+    let changes = r.desired_changes();
+    let touched: BTreeSet<&TargetId> = r.touched().collect();
+    let diverged = |target: &TargetId, acted: Option<ReleaseId>, acted_changes: u64, derived_changes: u64| {
+        Violation::DesiredDiverged {
+            rollout: r.id.clone(),
+            target: target.clone(),
+            acted,
+            acted_changes,
+            derived: if derived_changes == 0 { None } else { derived.clone() },
+            derived_changes,
+        }
+    };
+    let mut v = Vec::new();
+    for (t, (acted, n)) in tally {
+        let expect = if touched.contains(t) { changes } else { 0 };
+        let count_ok = if whole { *n == expect } else { *n <= expect };
+        if expect == 0 || !count_ok || *acted != derived {
+            v.push(diverged(t, acted.clone(), *n, expect));
+        }
+    }
+    if whole {
+        for t in touched.iter().filter(|t| !tally.contains_key(**t)) {
+            v.push(diverged(t, None, 0, changes));
+        }
+    }
+    v
 }

@@ -89,7 +89,7 @@ impl StagePlan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub stages: Vec<StagePlan>,
     /// How long every stage stays judged after the last wave before the release becomes

@@ -8,20 +8,24 @@
 
 mod batch;
 mod command;
+mod desired;
 mod marks;
 mod progress;
 mod rollback;
 mod silence;
+mod stored;
 mod watch;
 mod wave;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::marks::{StageMarks, Told};
-pub use self::progress::{StageProgress, StageState, WaveState};
+pub use self::progress::{PhaseKind, StageProgress, StageState, WaveState};
 pub use self::silence::FRESH_INTERVALS;
+pub use self::stored::MissingPlan;
 use super::action::{Action, Event, EventKind, Outcome};
 use super::gates::{GateEval, Verdict};
 use super::observe::Observations;
@@ -147,14 +151,25 @@ pub struct Rollout {
     /// A revert to an earlier known-good (see [`StartOptions::revert`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revert: bool,
-    pub plan: Plan,
+    /// What the rollout does, fixed at start. Not part of the rollout's serialized state: a
+    /// store keeps it once per rollout and gives it back with [`Rollout::attach_plan`], so a
+    /// transition writes only what changed (O(1) in the fleet size).
+    #[serde(skip)]
+    pub plan: Arc<Plan>,
+    /// Rollouts stored before the plan was kept apart carried it in their state: read once by
+    /// [`Rollout::attach_plan`], never written.
+    #[serde(default, rename = "plan", skip_serializing)]
+    legacy_plan: Option<Box<Plan>>,
     pub phase: Phase,
     pub started_at: Millis,
     /// How often targets report (see [`StartOptions::report_interval`]).
     #[serde(default = "default_report_interval")]
     pub report_interval: Dur,
-    /// Every target moved to the candidate, in the order it was moved.
-    pub touched: Vec<TargetId>,
+    /// Rollouts stored before `marks` existed listed the targets they moved here; read once by
+    /// [`Rollout::upgrade_marks`], never written (the touched targets follow from the plan and
+    /// the marks: [`Rollout::touched`]).
+    #[serde(default, rename = "touched", skip_serializing)]
+    legacy_touched: Vec<TargetId>,
     /// Set once a gate failed or an apply failed: nothing is promoted after it.
     pub failed: bool,
     /// Stages a person approved.
@@ -234,11 +249,12 @@ impl Rollout {
             known_good,
             emergency,
             revert: opts.revert,
-            plan,
+            plan: Arc::new(plan),
+            legacy_plan: None,
             phase: Phase::Finished { outcome: Outcome::Aborted, at: now, why: String::new() },
             started_at: now,
             report_interval: if opts.report_interval.0 == 0 { DEFAULT_REPORT_INTERVAL } else { opts.report_interval },
-            touched: Vec::new(),
+            legacy_touched: Vec::new(),
             failed: false,
             approved: BTreeSet::new(),
             coverage_checked: BTreeSet::new(),
@@ -408,10 +424,11 @@ impl Rollout {
         self.record(
             out,
             now,
-            EventKind::RollbackStarted { why: why.clone(), targets: self.touched.len(), to: self.known_good.clone() },
+            EventKind::RollbackStarted { why: why.clone(), targets: self.touched_count(), to: self.known_good.clone() },
         );
-        if !self.touched.is_empty() {
-            out.push(Action::RollBack { targets: self.touched.clone(), to: self.known_good.clone() });
+        let touched: Vec<TargetId> = self.touched().cloned().collect();
+        if !touched.is_empty() {
+            out.push(Action::RollBack { targets: touched, to: self.known_good.clone() });
         }
         self.phase = Phase::RollingBack { since: now, why, outcome };
     }

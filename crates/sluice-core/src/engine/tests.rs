@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use self::fleet::Fleet;
-use super::invariants::{apply_desired, check_actions, check_plan, check_rollback_targets, check_step};
+use super::invariants::{
+    DesiredTally, apply_desired, check_actions, check_desired, check_plan, check_rollback_targets, check_step,
+    tally_desired,
+};
 use super::rollout::ROLLBACK_CONFIRM_TIMEOUT;
 use super::*;
 use crate::labels::{LabelMatch, Selector};
@@ -167,7 +170,7 @@ fn a_failing_canary_rolls_back_every_touched_target_and_stops() {
     let (r, all) = drive(&mut fleet, r, first, 3_600_000);
     assert_eq!(r.outcome(), Some(Outcome::RolledBack));
     // Prod never saw it; every target is back on v1.
-    assert!(r.touched.iter().all(|t| !t.0.starts_with("prod")));
+    assert!(r.touched().all(|t| !t.0.starts_with("prod")));
     assert!(fleet.running.values().all(|v| v.as_ref().map(|r| r.0.as_str()) == Some("v1")));
     let rb = all.iter().filter(|a| matches!(a, Action::RollBack { .. })).count();
     assert_eq!(rb, 1);
@@ -181,7 +184,7 @@ fn a_fleet_that_sends_nothing_fails_as_silent() {
     let (r, first) = start(&fleet, &StartOptions::default());
     let (r, all) = drive(&mut fleet, r, first, 600_000);
     assert_eq!(r.outcome(), Some(Outcome::RolledBack));
-    assert!(r.touched.iter().all(|t| t.0.starts_with("dev")));
+    assert!(r.touched().all(|t| t.0.starts_with("dev")));
     assert!(events(&all).iter().any(|e| matches!(e, EventKind::Gate { eval, .. }
         if eval.kind == crate::spec::GateKind::Silence && eval.verdict == Verdict::Fail && eval.reason.starts_with("silent: dev-"))));
 }
@@ -283,7 +286,7 @@ fn approval_gates_a_stage() {
     .expect("plan");
     let (mut r, _) = drive(&mut fleet, r, first, 300_000);
     assert!(matches!(r.phase, Phase::AwaitingApproval { stage: 2, .. }));
-    assert!(r.touched.iter().all(|t| !t.0.starts_with("prod")));
+    assert!(r.touched().all(|t| !t.0.starts_with("prod")));
     let acts = r.command(Millis(300_000), &Command::Approve { by: "bob".into() }).expect("approve");
     assert!(acts.iter().any(|a| matches!(a, Action::SetDesired { .. })));
     let (r, _) = drive(&mut fleet, r, acts, 3_600_000);
@@ -416,6 +419,8 @@ proptest! {
         let mut r = r;
         let mut desired = BTreeMap::new();
         apply_desired(&mut desired, &first);
+        let mut tally = DesiredTally::new();
+        tally_desired(&mut tally, &first);
         fleet.carry_out(Millis(0), &first);
         let mut now = Millis(0);
         let mut failed_seen = false;
@@ -453,6 +458,16 @@ proptest! {
             }
             failed_seen = failed_seen || r.failed;
             apply_desired(&mut desired, &acts);
+            // desired-follows-from-cursor, after this step and over the whole rollout so far
+            let mut step_tally = DesiredTally::new();
+            tally_desired(&mut step_tally, &acts);
+            tally_desired(&mut tally, &acts);
+            let v = [check_desired(&r, &step_tally, false), check_desired(&r, &tally, true)].concat();
+            prop_assert!(v.is_empty(), "invariant broken: {:?}", v);
+            // The stored shape: the state without its plan, the plan given back, the same rollout.
+            let mut back: Rollout = serde_json::from_str(&serde_json::to_string(&r).expect("serialize")).expect("deserialize");
+            back.attach_plan(Some((*r.plan).clone())).expect("plan");
+            prop_assert_eq!(&back, &r);
             fleet.carry_out(now, &acts);
         }
         // one-release-per-target: every target is desired on exactly one release, and
@@ -495,7 +510,7 @@ fn a_wave_target_that_falls_back_on_its_own_fails_the_wave() {
         fleet.carry_out(now, &acts);
     }
     // One dev target switches itself back to v1 without reporting a failure.
-    let t = r.touched[0].clone();
+    let t = r.touched().next().unwrap().clone();
     fleet.running.insert(t.clone(), Some("v1".into()));
     now = now + Dur(1_000);
     let acts = r.step(now, &fleet);
@@ -521,7 +536,7 @@ fn a_rollback_a_target_never_confirms_ends_incomplete_naming_it_after_the_timeou
     }
     let acts = r.command(now, &Command::Abort { by: "ann".into() }).unwrap();
     // One touched target is offline: it never takes the rollback.
-    let offline = r.touched[0].clone();
+    let offline = r.touched().next().unwrap().clone();
     let moved: Vec<Action> = acts
         .iter()
         .map(|a| match a {

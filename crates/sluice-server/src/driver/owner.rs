@@ -283,6 +283,7 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     .map_err(|e: PlanError| HttpError::bad_request(format!("cannot plan the rollout: {e}")))?;
     let mut violations = invariants::check_plan(&rollout);
     violations.extend(invariants::check_actions(&rollout, false, &actions));
+    violations.extend(check_desired(&rollout, &actions));
     count_violations(app, &id, &violations);
     service_state.started(&id);
     if service_state.queued.as_ref().is_some_and(|q| q.release == rollout.release) {
@@ -296,7 +297,6 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
         rollout: &rollout,
         service_state: Some(&service_state),
         events: &events,
-        desired: &desired,
         actor: ADMIN_ACTOR,
         at: now,
     };
@@ -306,7 +306,9 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     app.services.set(&req.service, service_state);
     mirror_desired(app, &req.service, &id, &desired);
     let record = RolloutRecord { rollout, version: committed.version, created_at: now, updated_at: now };
-    if !record.rollout.is_finished() {
+    if record.rollout.is_finished() {
+        app.driver.fold.notify_one();
+    } else {
         active.insert(id, Active { record: record.clone(), stale: false });
     }
     tracing::info!(rollout = %record.rollout.id, service = %record.rollout.service, release = %record.rollout.release, "rollout started");
@@ -357,7 +359,9 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
     let mut next = current.clone();
     let failed_before = next.record.rollout.failed;
     let actions = next.record.rollout.command(now, cmd).map_err(|e| HttpError::conflict(e.to_string()))?;
-    count_violations(app, id, &invariants::check_actions(&next.record.rollout, failed_before, &actions));
+    let mut violations = invariants::check_actions(&next.record.rollout, failed_before, &actions);
+    violations.extend(check_desired(&next.record.rollout, &actions));
+    count_violations(app, id, &violations);
     commit(app, &mut next.record, &actions, ADMIN_ACTOR, now).await?;
     let record = next.record.clone();
     if record.rollout.is_finished() {
@@ -408,6 +412,7 @@ async fn step_all(app: &App, active: &mut Rollouts) -> bool {
             let actions = rollout.step(now, &obs);
             let mut violations = invariants::check_actions(rollout, failed_before, &actions);
             violations.extend(invariants::check_step(rollout, now, &obs, &actions));
+            violations.extend(check_desired(rollout, &actions));
             (actions, violations)
         };
         count_violations(app, &id, &violations);
@@ -428,6 +433,14 @@ async fn step_all(app: &App, active: &mut Rollouts) -> bool {
         }
     }
     moved
+}
+
+/// `desired-follows-from-cursor` for one step: what its actions ask of each target is what the
+/// rollout's state says (the store derives desired state from it, never writing it per target).
+fn check_desired(rollout: &Rollout, actions: &[Action]) -> Vec<invariants::Violation> {
+    let mut tally = invariants::DesiredTally::new();
+    invariants::tally_desired(&mut tally, actions);
+    invariants::check_desired(rollout, &tally, false)
 }
 
 /// Count (and log) broken engine invariants: the server checks every transition it takes.
@@ -456,14 +469,7 @@ async fn commit(
     } else {
         None
     };
-    let transition = Transition {
-        rollout,
-        service_state: service_state.as_ref(),
-        events: &events,
-        desired: &desired,
-        actor,
-        at: now,
-    };
+    let transition = Transition { rollout, service_state: service_state.as_ref(), events: &events, actor, at: now };
     let began = tokio::time::Instant::now();
     let committed = app.store.commit_transition(record.version, &transition).await?;
     app.metrics.committed(actions, began.elapsed());
@@ -473,12 +479,18 @@ async fn commit(
     if let Some(ss) = service_state {
         app.services.set(&record.rollout.service, ss);
     }
+    if record.rollout.is_finished() {
+        app.driver.fold.notify_one();
+    }
     Ok(())
 }
 
 /// Mirror committed desired changes on the board (waking long-polls), and start timing their
 /// propagation.
 fn mirror_desired(app: &App, service: &str, rollout: &str, desired: &[DesiredChange]) {
+    if !desired.is_empty() {
+        crate::failpoint::after_moves_committed();
+    }
     let changed = app.desired.apply(service, rollout, desired);
     if changed.is_empty() {
         return;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_api::{QueuedView, RolloutCommand, RolloutView, StartAnswer, StartRollout};
+use sluice_api::{QueuedView, RolloutCommand, RolloutTargetsView, RolloutView, StartAnswer, StartRollout};
 use sluice_core::engine::Command;
 use sluice_core::release::ReleaseId;
 use sluice_core::spec::fleet_check::{LiveFleet, check_rollout_against_fleet};
@@ -23,9 +23,9 @@ use crate::current_spec::AppliedSpec;
 use crate::driver::{ADMIN_ACTOR, StartRequest, Started};
 use crate::fleet_checks::{live_fleet, located, report_interval};
 use crate::http_error::{HttpError, HttpResult};
-use crate::rollout_view::view;
+use crate::rollout_view::{targets_view, view};
 
-/// Shortest release prefix accepted, in hex digits.
+/// Shortest release prefix accepted, in hex digits (and shortest rollout id prefix).
 const MIN_PREFIX: usize = 4;
 
 pub async fn start(
@@ -157,11 +157,54 @@ pub async fn get(
     State(app): State<SharedApp>,
     PathParams(id): PathParams<String>,
 ) -> HttpResult<Json<RolloutView>> {
-    if let Some(r) = app.driver.active(&id) {
-        return Ok(Json(view(&r, &app.fleet.read())));
-    }
-    let record = app.store.get_rollout(&id).await?;
+    let record = record(&app, &id).await?;
     Ok(Json(view(&record, &app.fleet.read())))
+}
+
+/// `GET /v1/rollouts/{id}/targets`: the rollout's targets, stage by stage.
+pub async fn targets(
+    _: Admin,
+    State(app): State<SharedApp>,
+    PathParams(id): PathParams<String>,
+) -> HttpResult<Json<RolloutTargetsView>> {
+    let record = record(&app, &id).await?;
+    Ok(Json(targets_view(&record)))
+}
+
+/// The rollout `given` names (its id or a unique prefix of it): the driver's copy while it is
+/// active (fresher gate evaluations), else the stored one.
+async fn record(app: &App, given: &str) -> HttpResult<std::sync::Arc<RolloutRecord>> {
+    let id = resolve_rollout(app, given).await?;
+    if let Some(r) = app.driver.active(&id) {
+        return Ok(r);
+    }
+    Ok(std::sync::Arc::new(app.store.get_rollout(&id).await?))
+}
+
+/// A rollout id from the id or a unique prefix of it (at least [`MIN_PREFIX`] characters).
+async fn resolve_rollout(app: &App, given: &str) -> HttpResult<String> {
+    let given = given.trim();
+    if app.driver.active(given).is_some() {
+        return Ok(given.to_string());
+    }
+    if given.chars().count() < MIN_PREFIX {
+        // Too short to be a prefix: the id itself or nothing.
+        return Ok(app.store.get_rollout(given).await?.rollout.id);
+    }
+    let found = app.store.rollouts_with_prefix(given, 6).await?;
+    if let Some(exact) = found.iter().find(|r| r.rollout.id == given) {
+        return Ok(exact.rollout.id.clone());
+    }
+    match found.as_slice() {
+        [] => Err(HttpError::not_found(format!("no rollout id is or starts with {given:?}"))),
+        [one] => Ok(one.rollout.id.clone()),
+        many => Err(HttpError::bad_request(format!(
+            "{given} is ambiguous: {}{} rollouts start with it ({}); give more of the id",
+            many.len(),
+            if many.len() >= 6 { " or more" } else { "" },
+            many.iter().map(|r| r.rollout.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 pub async fn command(
@@ -188,6 +231,7 @@ pub async fn command(
             )));
         }
     };
+    let id = resolve_rollout(&app, &id).await?;
     let record = app.driver.command(&id, cmd).await?;
     Ok(Json(view(&record, &app.fleet.read())))
 }

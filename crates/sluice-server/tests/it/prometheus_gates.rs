@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sluice_api::{ApplySpec, Client, RolloutView};
-use sluice_core::engine::{Outcome, Verdict};
+use sluice_core::engine::{Outcome, PhaseKind, Verdict};
 
 use crate::fake_agent::FakeAgent;
 use crate::fake_prometheus::{Answer, FakePrometheus};
@@ -76,7 +76,7 @@ async fn per_target_values_pass_the_gate() {
     let s = setup(spec(&prom.url, 2, "500ms")).await;
     let started = start(&s.t.admin).await;
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.reason);
     assert_eq!(prom.last_query().as_deref(), Some(QUERY), "the query is sent as written");
     assert_eq!(done.gates.len(), 2, "one evaluation per variant: {:?}", done.gates);
     for e in &done.gates {
@@ -95,7 +95,7 @@ async fn a_failing_variant_fails_the_gate_and_rolls_back() {
     let s = setup(spec(&prom.url, 2, "10s")).await;
     let started = start(&s.t.admin).await;
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.reason);
     let failed: Vec<_> = done.gates.iter().filter(|e| e.verdict == Verdict::Fail).collect();
     assert_eq!(failed.len(), 1, "{:?}", done.gates);
     assert_eq!(failed[0].scope.as_deref(), Some("variant=b"));
@@ -117,7 +117,7 @@ async fn holds(s: &PromSetup, reads: impl Fn() -> usize, expect: &str, event_err
     let started = start(admin).await;
     let held = eventually(&format!("the wave to be held with {expect:?}"), Duration::from_secs(15), || async {
         let v = admin.rollout(&started.id).await.unwrap();
-        (v.phase == "held" && v.gates.iter().any(|e| e.reason.contains(expect))).then_some(v)
+        (v.phase == PhaseKind::Held && v.gates.iter().any(|e| e.reason.contains(expect))).then_some(v)
     })
     .await;
     assert_eq!(held.stages[0].waves[0].state, "held");
@@ -128,7 +128,7 @@ async fn holds(s: &PromSetup, reads: impl Fn() -> usize, expect: &str, event_err
     })
     .await;
     let later = admin.rollout(&started.id).await.unwrap();
-    assert_eq!(later.phase, "held", "still held: {:?}", later.gates);
+    assert_eq!(later.phase, PhaseKind::Held, "still held: {:?}", later.gates);
     assert!(later.outcome.is_none());
     let bake_end = later.bake_ends_at.unwrap();
     assert!(sluice_server::clock::now() > bake_end, "checked past the bake");
@@ -255,12 +255,12 @@ async fn a_source_that_recovers_lets_the_wave_pass() {
     let s = setup(spec(&prom.url, 2, "300ms")).await;
     let started = start(&s.t.admin).await;
     eventually("held", Duration::from_secs(15), || async {
-        (s.t.admin.rollout(&started.id).await.unwrap().phase == "held").then_some(())
+        (s.t.admin.rollout(&started.id).await.unwrap().phase == PhaseKind::Held).then_some(())
     })
     .await;
     prom.set(Answer::per_target(&[("prod-a", 0.0), ("prod-b", 0.0)]));
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.reason);
     let kinds: Vec<String> = all_events(&s.t.admin).await.into_iter().map(|e| e.kind).collect();
     let err = kinds.iter().position(|k| k == "health_source_error").unwrap();
     let ok = kinds.iter().position(|k| k == "health_source_recovered").unwrap();
@@ -279,7 +279,7 @@ async fn a_cohort_query_judges_the_whole_wave_with_one_value() {
     let s = setup(cohort_spec(&ok.url)).await;
     let started = start(&s.t.admin).await;
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.reason);
     assert_eq!(done.gates.len(), 1, "{:?}", done.gates);
     let v = done.gates[0].value.unwrap();
     assert!((v - 0.002).abs() < 1e-12, "every target carries the one value: {v}");
@@ -289,7 +289,7 @@ async fn a_cohort_query_judges_the_whole_wave_with_one_value() {
     let s = setup(cohort_spec(&bad.url)).await;
     let started = start(&s.t.admin).await;
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.reason);
     s.t.server.shutdown().await.unwrap();
 }
 
@@ -301,7 +301,7 @@ async fn a_cohort_query_with_several_series_holds_the_wave() {
     let admin = &s.t.admin;
     let held = eventually("the wave to be held", Duration::from_secs(15), || async {
         let v = admin.rollout(&started.id).await.unwrap();
-        (v.phase == "held" && v.gates.iter().any(|e| e.reason.contains("exactly one series"))).then_some(v)
+        (v.phase == PhaseKind::Held && v.gates.iter().any(|e| e.reason.contains("exactly one series"))).then_some(v)
     })
     .await;
     assert!(held.outcome.is_none());

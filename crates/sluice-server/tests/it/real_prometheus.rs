@@ -93,7 +93,7 @@ async fn a_promql_gate_judges_a_real_prometheus() {
     let started = s.t.admin.start_rollout(&start_req(&v1, None)).await.unwrap();
     let done = finished(&s.t.admin, &started.id, Duration::from_secs(60)).await;
     let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
-    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}\nprometheus log:\n{log}", done.rollout.phase);
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}\nprometheus log:\n{log}", done.reason);
     let a = done.gates.iter().find(|e| e.scope.as_deref() == Some("variant=a")).unwrap();
     let b = done.gates.iter().find(|e| e.scope.as_deref() == Some("variant=b")).unwrap();
     assert_eq!(b.verdict, Verdict::Fail, "{b:?}");

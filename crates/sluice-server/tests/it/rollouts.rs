@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sluice_api::{Client, CommandKind, ErrorCode, RolloutCommand, RolloutView, StartRollout};
-use sluice_core::engine::Outcome;
+use sluice_core::engine::{Outcome, PhaseKind};
 use sluice_core::release::ReleaseId;
 
 use crate::fake_agent::FakeAgent;
@@ -52,8 +52,8 @@ async fn a_healthy_rollout_completes_and_moves_known_good() {
     assert_eq!(started.stages[1].targets, 3);
     assert_eq!(started.stages[1].waves.iter().map(|w| w.targets).collect::<Vec<_>>(), vec![1, 3]);
     let done = finished(&t.admin, &started.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.rollout.phase);
-    assert_eq!(done.phase, "completed");
+    assert_eq!(done.outcome, Some(Outcome::Completed), "{:?}", done.reason);
+    assert_eq!(done.phase, PhaseKind::Completed);
     assert_eq!(done.touched, 4);
     assert!(done.stages.iter().all(|s| s.state == "passed"), "{:?}", done.stages);
     assert_eq!(done.stages[1].waves[1].on_candidate, 3);
@@ -91,8 +91,8 @@ async fn an_unhealthy_wave_fails_its_gate_and_rolls_every_touched_target_back() 
     }
     let second = t.admin.start_rollout(&start_req(&v2, None)).await.unwrap();
     let done = finished(&t.admin, &second.id, Duration::from_secs(20)).await;
-    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.rollout.phase);
-    assert_eq!(done.phase, "rolled back");
+    assert_eq!(done.outcome, Some(Outcome::RolledBack), "{:?}", done.reason);
+    assert_eq!(done.phase, PhaseKind::RolledBack);
     assert_eq!(done.touched, 2, "staging and the first prod wave were touched");
     assert_eq!(done.stages[1].state, "failed");
     assert_eq!(done.stages[1].waves[0].state, "rolled_back");
@@ -165,14 +165,14 @@ async fn a_second_rollout_of_a_busy_service_is_a_conflict_naming_the_first() {
     assert_eq!(t.admin.rollouts(false).await.unwrap().len(), 1);
     // Commands: pause/resume, a rollback needs a reason, abort ends it.
     let paused = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap();
-    assert_eq!(paused.phase, "paused");
+    assert_eq!(paused.phase, PhaseKind::Paused);
     let err = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
     t.admin.command(&first.id, CommandKind::Resume, &RolloutCommand::default()).await.unwrap();
     let err = t.admin.command(&first.id, CommandKind::Rollback, &RolloutCommand::default()).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
     let aborted = t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap();
-    assert_eq!(aborted.phase, "rolling back");
+    assert_eq!(aborted.phase, PhaseKind::RollingBack);
     let done = finished(&t.admin, &first.id, Duration::from_secs(10)).await;
     assert_eq!(done.outcome, Some(Outcome::Aborted));
     assert!(all_events(&t.admin).await.len() > before);

@@ -91,4 +91,13 @@ impl<'r> Cols<'r> {
         let text: String = self.get(col)?;
         serde_json::from_str(&text).map_err(|e| self.corrupt(format!("column {col} does not deserialize: {e}")))
     }
+
+    /// A nullable JSON column.
+    pub(crate) fn opt_json<T: DeserializeOwned>(&self, col: &str) -> Result<Option<T>> {
+        let text: Option<String> = self.get(col)?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| self.corrupt(format!("column {col} does not deserialize: {e}")))
+        })
+        .transpose()
+    }
 }

@@ -16,8 +16,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use crate::error::Result;
 
 /// `(version, description, sql)`; the file is `migrations/sqlite/{version:04}_{description}.sql`.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (2, "compact_rollouts", include_str!("../../migrations/sqlite/0002_compact_rollouts.sql")),
+];
 
 #[derive(Debug)]
 struct Embedded;

@@ -1,19 +1,23 @@
-//! Rollouts and their transitions. A transition is written in one transaction, in this order:
-//! the rollout row (version checked), the engine's events, the service state, the desired
-//! state. Any failure on the way rolls all of it back.
+//! Rollouts and their transitions. A rollout's plan is written once, when it is created; a
+//! transition writes, in one transaction: the rollout's state (its cursor, version checked),
+//! the engine's events, and the service state when it changed — O(1) in the fleet size.
+//! Desired state is not written here: it follows from the plan and the state (see
+//! [`super::desired`]). Any failure on the way rolls all of it back.
 
 use sluice_core::engine::Rollout;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use super::codec::{self, Cols};
-use super::{desired, events, services};
+use super::{events, services};
 use crate::error::{Result, StoreError};
 use crate::event::{EventSeq, NewEvent};
 use crate::model::{Audit, RolloutFilter, RolloutRecord};
 use crate::transition::{Committed, Transition};
 
 const COLUMNS: &str = "id, service, release, phase, active, version, state, created_at, updated_at";
+/// The columns read back: the stored ones and the plan.
+const READ: &str = "id, service, release, phase, active, version, state, created_at, updated_at, plan";
 
 /// The events must be the rollout's own.
 fn check(t: &Transition<'_>) -> Result<()> {
@@ -84,7 +88,7 @@ pub(crate) async fn create(conn: &mut SqliteConnection, t: &Transition<'_>) -> R
         return Err(StoreError::NotFound { what: "release", id: r.release.0.clone() });
     }
     let at = codec::millis("rollout", &r.id, t.at)?;
-    sqlx::query(&format!("INSERT INTO rollouts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)"))
+    sqlx::query(&format!("INSERT INTO rollouts ({COLUMNS}, plan) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8)"))
         .bind(&r.id)
         .bind(&r.service)
         .bind(&r.release.0)
@@ -92,6 +96,7 @@ pub(crate) async fn create(conn: &mut SqliteConnection, t: &Transition<'_>) -> R
         .bind(active(r))
         .bind(codec::json("rollout", &r.id, r)?)
         .bind(at)
+        .bind(codec::json("rollout plan", &r.id, &*r.plan)?)
         .execute(&mut *conn)
         .await
         .map_err(|e| map_unique(e, r))?;
@@ -149,7 +154,7 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Trans
     Ok(Committed { version: next, seqs })
 }
 
-/// Events, then service state, then desired state.
+/// Events, then service state.
 async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Result<Vec<EventSeq>> {
     let r = t.rollout;
     let mut seqs = Vec::with_capacity(t.events.len());
@@ -159,15 +164,12 @@ async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Resul
     if let Some(state) = t.service_state {
         services::put(conn, &r.service, state, &Audit::new(t.actor, t.at), Some(&r.id)).await?;
     }
-    desired::apply(conn, &r.service, &r.id, t.desired, t.at).await?;
     Ok(seqs)
 }
 
 pub(crate) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<RolloutRecord> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query(&format!("SELECT {READ} FROM rollouts WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?;
     match row {
         Some(row) => decode(&row),
         None => Err(StoreError::NotFound { what: "rollout", id: id.into() }),
@@ -176,7 +178,7 @@ pub(crate) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Rollout
 
 pub(crate) async fn list(conn: &mut SqliteConnection, f: &RolloutFilter) -> Result<Vec<RolloutRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM rollouts WHERE ($1 = 0 OR active = 1) AND ($2 IS NULL OR service = $2) \
+        "SELECT {READ} FROM rollouts WHERE ($1 = 0 OR active = 1) AND ($2 IS NULL OR service = $2) \
          ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
     .bind(i64::from(f.active_only))
@@ -187,10 +189,38 @@ pub(crate) async fn list(conn: &mut SqliteConnection, f: &RolloutFilter) -> Resu
     rows.iter().map(decode).collect()
 }
 
-fn decode(row: &SqliteRow) -> Result<RolloutRecord> {
+/// Rollouts whose id starts with `prefix`, newest first, at most `limit`.
+pub(crate) async fn with_prefix(conn: &mut SqliteConnection, prefix: &str, limit: u32) -> Result<Vec<RolloutRecord>> {
+    // `LIKE` would read `_` and `%` in the prefix as patterns: compare the leading characters.
+    let rows = sqlx::query(&format!(
+        "SELECT {READ} FROM rollouts WHERE substr(id, 1, length($1)) = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(prefix)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// The rollouts not folded into the desired table yet, oldest first: the ones desired state is
+/// derived from.
+pub(crate) async fn unfolded(conn: &mut SqliteConnection) -> Result<Vec<RolloutRecord>> {
+    let rows = sqlx::query(&format!("SELECT {READ} FROM rollouts WHERE folded = 0 ORDER BY created_at, id"))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+pub(crate) fn decode(row: &SqliteRow) -> Result<RolloutRecord> {
     let id = Cols::new(row, "rollout", "?").text("id")?;
     let c = Cols::new(row, "rollout", id.clone());
-    let rollout: Rollout = c.json("state")?;
+    let mut rollout: Rollout = c.json("state")?;
+    let plan = c.opt_json("plan")?;
+    rollout.attach_plan(plan).map_err(|e| StoreError::Corrupt {
+        what: "rollout",
+        id: id.clone(),
+        why: e.to_string(),
+    })?;
     if rollout.id != id {
         return Err(StoreError::Corrupt {
             what: "rollout",

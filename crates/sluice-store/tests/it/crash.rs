@@ -11,25 +11,30 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sluice_core::engine::{Event, EventKind, Rollout, ServiceState, StartOptions};
+use sluice_core::engine::{Event, EventKind, Rollout, ServiceState, StartOptions, Told};
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
-use sluice_store::{DesiredChange, EventSeq, SqliteStore, Store, Transition, split_actions};
+use sluice_store::{EventSeq, SqliteStore, Store, Transition, split_actions};
 
 use crate::fixtures::{self, SERVICE};
 
 const DIR_VAR: &str = "SLUICE_STORE_CRASH_DIR";
 const ID: &str = "crash";
-/// Enough desired-state changes that most of a transition's time is spent inside it.
+/// A fleet big enough that a transition that wrote per target would take most of the time.
 const TARGETS: usize = 300;
 const EVENTS_PER_STEP: usize = 3;
 /// Transitions the child must report before it is killed, per round.
 const STEPS_PER_ROUND: u64 = 4;
 const ROUNDS: u64 = 8;
 
-/// What transition `i` writes: each part names `i`, so a partial write would show.
-fn step(rollout: &mut Rollout, i: u64, targets: &[TargetId]) -> (ServiceState, Vec<Event>, Vec<DesiredChange>) {
-    rollout.touched.push(TargetId(format!("x{i}")));
+/// What transition `i` writes: each part names `i`, so a partial write would show. Each step
+/// also tells one more prod target to move (a batch mark), so the desired state derived from
+/// the stored state moves with it.
+fn step(rollout: &mut Rollout, i: u64) -> (ServiceState, Vec<Event>) {
+    rollout.excluded.insert(TargetId(format!("x{i}")));
+    let prod = &mut rollout.marks[1];
+    let end = (prod.told_end() + 1).min(rollout.plan.stages[1].targets.len());
+    prod.told.push(Told { end, at: Millis(i) });
     let state = ServiceState {
         known_good: Some(ReleaseId(format!("k{i}"))),
         active: Some(ID.into()),
@@ -44,12 +49,7 @@ fn step(rollout: &mut Rollout, i: u64, targets: &[TargetId]) -> (ServiceState, V
             kind: EventKind::Held { stage: "crash".into(), wave: i as usize, why: format!("step {i} event {k}") },
         })
         .collect();
-    let desired = targets.iter().map(|t| DesiredChange { target: t.clone(), release: Some(release_of(i)) }).collect();
-    (state, events, desired)
-}
-
-fn release_of(step: u64) -> ReleaseId {
-    if step.is_multiple_of(2) { "sha256:v2".into() } else { "sha256:v1".into() }
+    (state, events)
 }
 
 /// The child: set up (or resume), then write transitions until killed.
@@ -77,31 +77,23 @@ async fn crash_child() {
                 Millis(0),
             )
             .unwrap();
-            let (events, desired) = split_actions(&actions);
-            let t = Transition {
-                rollout: &rollout,
-                service_state: None,
-                events: &events,
-                desired: &desired,
-                actor: "sluice",
-                at: Millis(0),
-            };
+            let (events, _) = split_actions(&actions);
+            let t =
+                Transition { rollout: &rollout, service_state: None, events: &events, actor: "sluice", at: Millis(0) };
             let c = store.create_rollout(&t).await.unwrap();
             (rollout, c.version)
         }
         Err(e) => panic!("{e}"),
     };
-    let targets: Vec<TargetId> = store.list_targets().await.unwrap().into_iter().map(|t| t.id).collect();
     let mut out = std::io::stdout();
     for _ in 0..100_000 {
         // Transition i takes the rollout from version i to i + 1.
         let i = version;
-        let (state, events, desired) = step(&mut rollout, i, &targets);
+        let (state, events) = step(&mut rollout, i);
         let t = Transition {
             rollout: &rollout,
             service_state: Some(&state),
             events: &events,
-            desired: &desired,
             actor: "sluice",
             at: Millis(i),
         };
@@ -153,8 +145,10 @@ async fn verify(dir: &Path, reported: u64) -> u64 {
     assert!(n == reported || n == reported + 1, "reported {reported} committed, the store has {n}");
 
     // The rollout's state.
-    let xs: Vec<&str> = rec.rollout.touched.iter().map(|t| t.0.as_str()).filter(|t| t.starts_with('x')).collect();
-    let expect: Vec<String> = (1..=n).map(|i| format!("x{i}")).collect();
+    let mut xs: Vec<u64> =
+        rec.rollout.excluded.iter().filter_map(|t| t.0.strip_prefix('x')).map(|i| i.parse().unwrap()).collect();
+    xs.sort_unstable();
+    let expect: Vec<u64> = (1..=n).collect();
     assert_eq!(xs, expect, "the rollout state holds every step once");
 
     // Its events: three per step, in step order, none of step n + 1.
@@ -175,20 +169,26 @@ async fn verify(dir: &Path, reported: u64) -> u64 {
     let state = store.get_service_state(SERVICE).await.unwrap();
     assert_eq!(state.known_good, Some(ReleaseId(format!("k{n}"))));
 
-    // The desired state: every target on step n's release, one version per step (plus one for
-    // the first wave's target).
-    let first_wave: Vec<&TargetId> = {
-        let prod = &rec.rollout.plan.stages[1];
-        prod.targets[..prod.wave_ends[0]].iter().collect()
-    };
+    // The desired state, derived from the stored state: the first wave and one more prod
+    // target per step on the candidate (version 1), every other target on nothing.
+    let prod = &rec.rollout.plan.stages[1];
+    let moved: Vec<&TargetId> =
+        prod.targets[..(prod.wave_ends[0] + n as usize).min(prod.targets.len())].iter().collect();
     let targets = store.list_targets().await.unwrap();
     assert_eq!(targets.len(), TARGETS);
-    for t in targets {
+    let all = store.all_desired().await.unwrap();
+    assert_eq!(all.len(), TARGETS);
+    for (t, from_all) in targets.iter().zip(&all) {
         let d = store.desired_for(&t.id).await.unwrap();
-        assert_eq!(d.services.len(), 1);
-        assert_eq!(d.services[0].release, Some(release_of(n)), "{}", t.id);
-        let base = u64::from(first_wave.contains(&&t.id));
-        assert_eq!(d.version, n + base, "{}", t.id);
+        assert_eq!(&d, from_all, "one derivation for one target and for all");
+        if moved.contains(&&t.id) {
+            assert_eq!(d.services.len(), 1, "{}", t.id);
+            assert_eq!(d.services[0].release, Some(ReleaseId::from("sha256:v2")), "{}", t.id);
+            assert_eq!(d.version, 1, "{}", t.id);
+        } else {
+            assert!(d.services.is_empty(), "{}: {d:?}", t.id);
+            assert_eq!(d.version, 0, "{}", t.id);
+        }
     }
 
     // The log as a whole is gap-free.

@@ -122,15 +122,8 @@ pub async fn write_first(
     actions: &[Action],
     at: u64,
 ) -> Committed {
-    let (events, desired) = split_actions(actions);
-    let t = Transition {
-        rollout,
-        service_state: Some(state),
-        events: &events,
-        desired: &desired,
-        actor: "alice",
-        at: Millis(at),
-    };
+    let (events, _) = split_actions(actions);
+    let t = Transition { rollout, service_state: Some(state), events: &events, actor: "alice", at: Millis(at) };
     store.create_rollout(&t).await.unwrap()
 }
 

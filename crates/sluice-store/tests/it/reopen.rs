@@ -62,15 +62,8 @@ async fn everything_is_there_after_reopening() {
     store.put_bundle(&bundle_digest(b"bundle"), b"bundle", Millis(2)).await.unwrap();
     let (mut rollout, _, first) = fixtures::start(&store, "r1", 10).await;
     let acts = rollout.command(Millis(20), &Command::Pause { by: "bob".into() }).unwrap();
-    let (events, desired) = split_actions(&acts);
-    let t = Transition {
-        rollout: &rollout,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "bob",
-        at: Millis(20),
-    };
+    let (events, _) = split_actions(&acts);
+    let t = Transition { rollout: &rollout, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     store.commit_transition(first.version, &t).await.unwrap();
     store.put_agent_credential(&"p0".into(), "cred", &Audit::new("admin", Millis(3))).await.unwrap();
     let token = NewEnrollmentToken {

@@ -4,9 +4,7 @@
 use sluice_core::engine::{Command, Event, EventKind, Outcome, Rollout, ServiceState};
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::Millis;
-use sluice_store::{
-    DesiredChange, EventSeq, RolloutFilter, SqliteStore, Store, StoreError, Transition, event::kind, split_actions,
-};
+use sluice_store::{EventSeq, RolloutFilter, SqliteStore, Store, StoreError, Transition, event::kind, split_actions};
 
 use crate::fixtures::{self, Obedient, SERVICE};
 
@@ -21,7 +19,7 @@ async fn drive(store: &SqliteStore, mut rollout: Rollout, mut version: u64, mut 
         if actions.is_empty() {
             continue;
         }
-        let (events, desired) = split_actions(&actions);
+        let (events, _) = split_actions(&actions);
         let finished = rollout.is_finished();
         if finished {
             state.finished(&rollout, now);
@@ -30,7 +28,6 @@ async fn drive(store: &SqliteStore, mut rollout: Rollout, mut version: u64, mut 
             rollout: &rollout,
             service_state: finished.then_some(&state),
             events: &events,
-            desired: &desired,
             actor: "sluice",
             at: now,
         };
@@ -105,15 +102,8 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
     let (mut rollout, _, first) = fixtures::start(&store, "r1", 10).await;
 
     let pause = rollout.command(Millis(20), &Command::Pause { by: "bob".into() }).unwrap();
-    let (events, desired) = split_actions(&pause);
-    let t = Transition {
-        rollout: &rollout,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "bob",
-        at: Millis(20),
-    };
+    let (events, _) = split_actions(&pause);
+    let t = Transition { rollout: &rollout, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     assert_eq!(store.commit_transition(first.version, &t).await.unwrap().version, 2);
     let before = store.last_event_seq().await.unwrap();
 
@@ -132,8 +122,7 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
     // Unknown rollouts are not found.
     let mut ghost = rollout.clone();
     ghost.id = "ghost".into();
-    let t =
-        Transition { rollout: &ghost, service_state: None, events: &[], desired: &[], actor: "bob", at: Millis(20) };
+    let t = Transition { rollout: &ghost, service_state: None, events: &[], actor: "bob", at: Millis(20) };
     assert!(store.commit_transition(1, &t).await.unwrap_err().is_not_found());
 }
 
@@ -147,8 +136,8 @@ async fn two_drivers_racing_on_one_version_one_wins() {
     let mut b = rollout.clone();
     let ea = split_actions(&a.command(Millis(20), &Command::Pause { by: "a".into() }).unwrap()).0;
     let eb = split_actions(&b.command(Millis(20), &Command::Abort { by: "b".into() }).unwrap()).0;
-    let ta = Transition { rollout: &a, service_state: None, events: &ea, desired: &[], actor: "a", at: Millis(20) };
-    let tb = Transition { rollout: &b, service_state: None, events: &eb, desired: &[], actor: "b", at: Millis(20) };
+    let ta = Transition { rollout: &a, service_state: None, events: &ea, actor: "a", at: Millis(20) };
+    let tb = Transition { rollout: &b, service_state: None, events: &eb, actor: "b", at: Millis(20) };
     let (ra, rb) =
         tokio::join!(store.commit_transition(first.version, &ta), store.commit_transition(first.version, &tb));
     assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1, "exactly one driver writes: {ra:?} {rb:?}");
@@ -179,72 +168,63 @@ async fn a_transition_that_fails_half_way_leaves_nothing_behind() {
 
     // A real next state: rolled back by a person, the service held.
     let acts = rollout.command(Millis(30), &Command::Rollback { by: "bob".into(), reason: "smoke".into() }).unwrap();
-    let (events, mut desired) = split_actions(&acts);
+    let (events, _) = split_actions(&acts);
     assert!(!events.is_empty());
     state.known_good = Some("sha256:v2".into());
-    // The last write of the transaction fails: after the rollout row, the events and the
-    // service state were written inside it.
-    let bad_changes = [
-        // The database refuses it: foreign key to releases.
-        DesiredChange { target: targets[0].clone(), release: Some(ReleaseId::from("sha256:nope")) },
-        // The store refuses it: no such target.
-        DesiredChange { target: TargetId::from("nobody"), release: Some(ReleaseId::from("sha256:v1")) },
-    ];
-    for bad in bad_changes {
-        desired.push(bad.clone());
-        let t = Transition {
-            rollout: &rollout,
-            service_state: Some(&state),
-            events: &events,
-            desired: &desired,
-            actor: "bob",
-            at: Millis(30),
-        };
-        match store.commit_transition(first.version, &t).await.unwrap_err() {
-            StoreError::Database(e) => assert!(e.to_string().contains("FOREIGN KEY"), "{e}"),
-            StoreError::NotFound { what: "target", id } => assert_eq!(id, "nobody"),
-            other => panic!("unexpected {other:?}"),
-        }
-        desired.pop();
-
-        assert_eq!(store.get_rollout("r1").await.unwrap(), before_rollout);
-        assert_eq!(store.get_service_state(SERVICE).await.unwrap(), before_state);
-        assert_eq!(store.last_event_seq().await.unwrap(), before_seq);
-        for (t, before) in targets.iter().zip(&before_desired) {
-            assert_eq!(&store.desired_for(t).await.unwrap(), before);
-        }
+    // The last write of the transaction fails (a fault injected in the database): the rollout
+    // row and the events were written inside it before.
+    let mut raw = fixtures::raw(dir.path()).await;
+    for op in ["INSERT", "UPDATE"] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER fail_{op} BEFORE {op} ON services BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        ))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    }
+    let t =
+        Transition { rollout: &rollout, service_state: Some(&state), events: &events, actor: "bob", at: Millis(30) };
+    match store.commit_transition(first.version, &t).await.unwrap_err() {
+        StoreError::Database(e) => assert!(e.to_string().contains("injected fault"), "{e}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(store.get_rollout("r1").await.unwrap(), before_rollout);
+    assert_eq!(store.get_service_state(SERVICE).await.unwrap(), before_state);
+    assert_eq!(store.last_event_seq().await.unwrap(), before_seq);
+    for (t, before) in targets.iter().zip(&before_desired) {
+        assert_eq!(&store.desired_for(t).await.unwrap(), before, "the desired state did not move either");
     }
     // Nothing of it is in the file either (another connection, no cache).
-    let mut raw = fixtures::raw(dir.path()).await;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut raw).await.unwrap();
     assert_eq!(n as u64, before_seq.0);
+    for op in ["INSERT", "UPDATE"] {
+        sqlx::query(&format!("DROP TRIGGER fail_{op}")).execute(&mut raw).await.unwrap();
+    }
 
     // An event of another rollout is refused before anything is written.
     let mut foreign = events.clone();
     foreign[0].rollout = "r9".into();
-    let t = Transition {
-        rollout: &rollout,
-        service_state: None,
-        events: &foreign,
-        desired: &[],
-        actor: "bob",
-        at: Millis(30),
-    };
+    let t = Transition { rollout: &rollout, service_state: None, events: &foreign, actor: "bob", at: Millis(30) };
     assert!(matches!(store.commit_transition(first.version, &t).await, Err(StoreError::Invalid { .. })));
 
-    // The same transition without the bad change goes through.
-    let t = Transition {
-        rollout: &rollout,
-        service_state: Some(&state),
-        events: &events,
-        desired: &desired,
-        actor: "bob",
-        at: Millis(30),
-    };
+    // The same transition without the fault goes through, and the desired state follows it.
+    let t =
+        Transition { rollout: &rollout, service_state: Some(&state), events: &events, actor: "bob", at: Millis(30) };
     let c = store.commit_transition(first.version, &t).await.unwrap();
     assert_eq!(c.version, 2);
     assert_eq!(c.seqs.first(), Some(&EventSeq(before_seq.0 + 1)));
     assert_eq!(store.get_rollout("r1").await.unwrap().rollout.phase_name(), "rolling back");
+    let touched: Vec<&TargetId> = rollout.touched().collect();
+    assert!(!touched.is_empty());
+    for t in &targets {
+        let d = store.desired_for(t).await.unwrap();
+        if touched.contains(&t) {
+            assert_eq!(d.services[0].release, Some(ReleaseId::from("sha256:v1")), "sent back: {t}");
+            assert_eq!(d.version, 2, "moved, then sent back: {t}");
+        } else {
+            assert!(d.services.is_empty(), "{t}: {d:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -270,79 +250,43 @@ async fn one_active_rollout_per_service() {
         .unwrap()
     };
     let r2_actions = acts;
-    let (events, desired) = split_actions(&r2_actions);
-    let t = Transition {
-        rollout: &r2,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "a",
-        at: Millis(11),
-    };
+    let (events, _) = split_actions(&r2_actions);
+    let t = Transition { rollout: &r2, service_state: None, events: &events, actor: "a", at: Millis(11) };
     match store.create_rollout(&t).await.unwrap_err() {
         StoreError::Conflict { what: "service", found, .. } => assert!(found.contains("r1"), "{found}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
     // The same id twice is a conflict too.
-    let (events1, desired1) = (vec![], vec![]);
-    let t1 = Transition {
-        rollout: &r1,
-        service_state: None,
-        events: &events1,
-        desired: &desired1,
-        actor: "a",
-        at: Millis(11),
-    };
+    let events1 = vec![];
+    let t1 = Transition { rollout: &r1, service_state: None, events: &events1, actor: "a", at: Millis(11) };
     assert!(store.create_rollout(&t1).await.unwrap_err().is_conflict());
     // Another service may roll out meanwhile (its release must exist).
     let mut other = r2.clone();
     other.id = "d1".into();
     other.service = "dns".into();
     other.release = "sha256:d1".into();
-    let t = Transition { rollout: &other, service_state: None, events: &[], desired: &[], actor: "a", at: Millis(12) };
+    let t = Transition { rollout: &other, service_state: None, events: &[], actor: "a", at: Millis(12) };
     assert_eq!(store.create_rollout(&t).await.unwrap().version, 1);
     let mut missing = other.clone();
     missing.id = "d2".into();
     missing.service = "mail".into();
     missing.release = "sha256:none".into();
-    let t =
-        Transition { rollout: &missing, service_state: None, events: &[], desired: &[], actor: "a", at: Millis(12) };
+    let t = Transition { rollout: &missing, service_state: None, events: &[], actor: "a", at: Millis(12) };
     assert!(store.create_rollout(&t).await.unwrap_err().is_not_found());
 
     // Once r1 is over, r2 may start.
     let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into() }).unwrap();
-    let (events, desired) = split_actions(&acts);
-    let t = Transition {
-        rollout: &r1,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "bob",
-        at: Millis(20),
-    };
+    let (events, _) = split_actions(&acts);
+    let t = Transition { rollout: &r1, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     let v = store.commit_transition(first.version, &t).await.unwrap().version;
     let obs = Obedient::read(&store).await;
     let acts = r1.step(Millis(21), &obs);
     assert!(r1.is_finished());
-    let (events, desired) = split_actions(&acts);
-    let t = Transition {
-        rollout: &r1,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "sluice",
-        at: Millis(21),
-    };
+    let (events, _) = split_actions(&acts);
+    let t = Transition { rollout: &r1, service_state: None, events: &events, actor: "sluice", at: Millis(21) };
     store.commit_transition(v, &t).await.unwrap();
-    let (events, desired) = split_actions(&r2_actions);
-    let t = Transition {
-        rollout: &r2,
-        service_state: None,
-        events: &events,
-        desired: &desired,
-        actor: "a",
-        at: Millis(22),
-    };
+    let (events, _) = split_actions(&r2_actions);
+    let t = Transition { rollout: &r2, service_state: None, events: &events, actor: "a", at: Millis(22) };
     assert_eq!(store.create_rollout(&t).await.unwrap().version, 1);
 
     let all = store.list_rollouts(&RolloutFilter::all()).await.unwrap();
@@ -356,54 +300,73 @@ async fn one_active_rollout_per_service() {
     assert_eq!(limited.len(), 1);
 }
 
-#[tokio::test]
-async fn desired_version_moves_only_when_the_desired_state_changes() {
-    let (_dir, store) = fixtures::open().await;
-    let targets = fixtures::fleet(&store, 1, 0).await;
-    fixtures::releases(&store).await;
-    let (rollout, _, first) = fixtures::start(&store, "r1", 10).await;
-    let t0 = &targets[0];
-    assert_eq!(store.desired_version(t0).await.unwrap(), 1, "the first wave moved it");
-
-    let mut version = first.version;
-    let steps: [(Option<&str>, u64); 5] = [
-        (Some("sha256:v2"), 1), // unchanged
-        (Some("sha256:v1"), 2), // back to known-good
-        (None, 3),              // to nothing at all
-        (None, 3),              // unchanged
-        (Some("sha256:v2"), 4),
-    ];
-    for (release, expect) in steps {
-        let desired = [DesiredChange { target: t0.clone(), release: release.map(ReleaseId::from) }];
-        let t = Transition {
-            rollout: &rollout,
-            service_state: None,
-            events: &[],
-            desired: &desired,
-            actor: "sluice",
-            at: Millis(20),
-        };
-        version = store.commit_transition(version, &t).await.unwrap().version;
-        let d = store.desired_for(t0).await.unwrap();
-        assert_eq!(d.version, expect);
-        assert_eq!(d.services[0].release, release.map(ReleaseId::from));
+/// Commit `actions` of `rollout` at `at` (the service state when it finished).
+async fn commit(
+    store: &SqliteStore,
+    rollout: &Rollout,
+    version: u64,
+    actions: &[sluice_core::engine::Action],
+    at: u64,
+) -> u64 {
+    let (events, _) = split_actions(actions);
+    let mut state = store.get_service_state(SERVICE).await.unwrap();
+    if rollout.is_finished() {
+        state.finished(rollout, Millis(at));
     }
-    // The same target twice in one transition: the last change wins, one bump.
-    let desired = [
-        DesiredChange { target: t0.clone(), release: None },
-        DesiredChange { target: t0.clone(), release: Some("sha256:v1".into()) },
-    ];
     let t = Transition {
-        rollout: &rollout,
-        service_state: None,
-        events: &[],
-        desired: &desired,
+        rollout,
+        service_state: rollout.is_finished().then_some(&state),
+        events: &events,
         actor: "sluice",
-        at: Millis(30),
+        at: Millis(at),
     };
-    store.commit_transition(version, &t).await.unwrap();
-    let d = store.desired_for(t0).await.unwrap();
-    assert_eq!((d.version, d.services[0].release.clone()), (5, Some("sha256:v1".into())));
+    store.commit_transition(version, &t).await.unwrap().version
+}
+
+#[tokio::test]
+async fn desired_state_follows_from_the_stored_rollouts_and_folding_changes_nothing() {
+    let (_dir, store) = fixtures::open().await;
+    let targets = fixtures::fleet(&store, 1, 4).await;
+    fixtures::releases(&store).await;
+    let all_before = store.all_desired().await.unwrap();
+    assert!(all_before.iter().all(|d| d.version == 0 && d.services.is_empty()));
+
+    // r1 moves the first wave, then is aborted: its targets go back to v1.
+    let (mut r1, _, first) = fixtures::start(&store, "r1", 10).await;
+    let moved: Vec<TargetId> = r1.touched().cloned().collect();
+    assert_eq!(moved.len(), 1);
+    let d = store.desired_for(&moved[0]).await.unwrap();
+    assert_eq!((d.version, d.services[0].release.clone()), (1, Some("sha256:v2".into())));
+    assert_eq!(d.services[0].rollout.as_deref(), Some("r1"));
+    let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into() }).unwrap();
+    let v = commit(&store, &r1, first.version, &acts, 20).await;
+    let d = store.desired_for(&moved[0]).await.unwrap();
+    assert_eq!((d.version, d.services[0].release.clone()), (2, Some("sha256:v1".into())), "sent back");
+    // Nothing to fold while it runs.
+    assert_eq!(store.fold_finished_rollout().await.unwrap(), None);
+    let acts = r1.step(Millis(21), &Obedient::read(&store).await);
+    assert!(r1.is_finished());
+    commit(&store, &r1, v, &acts, 21).await;
+
+    // r2 runs to completion over everything: each target moves once more.
+    let (r2, state, first) = fixtures::start(&store, "r2", 30).await;
+    let (r2, _) = drive(&store, r2, first.version, state).await;
+    assert_eq!(r2.outcome(), Some(Outcome::Completed));
+    let derived = store.all_desired().await.unwrap();
+    for d in &derived {
+        assert_eq!(d.services[0].release, Some("sha256:v2".into()), "{}", d.target);
+        assert_eq!(d.services[0].rollout.as_deref(), Some("r2"));
+        let expect = if moved.contains(&d.target) { 3 } else { 1 };
+        assert_eq!(d.version, expect, "{}", d.target);
+        assert_eq!(d, &store.desired_for(&d.target).await.unwrap(), "one derivation for one target and for all");
+    }
+
+    // Folding writes r1, then r2, into the table, oldest first; nothing reads differently.
+    assert_eq!(store.fold_finished_rollout().await.unwrap(), Some(("r1".into(), 1)));
+    assert_eq!(store.all_desired().await.unwrap(), derived);
+    assert_eq!(store.fold_finished_rollout().await.unwrap(), Some(("r2".into(), targets.len())));
+    assert_eq!(store.all_desired().await.unwrap(), derived);
+    assert_eq!(store.fold_finished_rollout().await.unwrap(), None);
     assert!(store.desired_for(&TargetId::from("nobody")).await.unwrap_err().is_not_found());
 }
 
@@ -427,4 +390,37 @@ async fn a_corrupt_rollout_is_reported_not_panicked_on() {
     assert!(matches!(store.get_target(&TargetId::from("s0")).await, Err(StoreError::Corrupt { what: "target", .. })));
     sqlx::query("UPDATE targets SET desired_version = -1 WHERE id = 'p0'").execute(&mut raw).await.unwrap();
     assert!(matches!(store.desired_version(&TargetId::from("p0")).await, Err(StoreError::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn a_rollout_stored_before_plans_were_kept_apart_reads_back_whole() {
+    let (dir, store) = fixtures::open().await;
+    fixtures::fleet(&store, 1, 4).await;
+    fixtures::releases(&store).await;
+    let (rollout, _, _) = fixtures::start(&store, "r1", 10).await;
+    // The old shape: the plan and the moved targets inside the state, no plan column.
+    let mut old = serde_json::to_value(&rollout).unwrap();
+    old["plan"] = serde_json::to_value(&*rollout.plan).unwrap();
+    old["touched"] = serde_json::to_value(rollout.touched().collect::<Vec<_>>()).unwrap();
+    let mut raw = fixtures::raw(dir.path()).await;
+    sqlx::query("UPDATE rollouts SET plan = NULL, state = $1 WHERE id = 'r1'")
+        .bind(old.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let back = store.get_rollout("r1").await.unwrap();
+    assert_eq!(back.rollout, rollout);
+    // Neither the plan nor the state: corrupt, named.
+    sqlx::query("UPDATE rollouts SET state = $1 WHERE id = 'r1'")
+        .bind(serde_json::to_string(&rollout).unwrap())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    match store.get_rollout("r1").await.unwrap_err() {
+        StoreError::Corrupt { what: "rollout", id, why } => {
+            assert_eq!(id, "r1");
+            assert!(why.contains("plan is missing"), "{why}");
+        }
+        other => panic!("expected corrupt, got {other:?}"),
+    }
 }

@@ -6,11 +6,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use sluice_testkit::clock;
 use sluice_testkit::floor::client::{FloorClient, FloorClientSpec, FloorControl, FloorReceipt, http_client};
 use sluice_testkit::floor::server::FloorServer;
 use sluice_testkit::percentile::{Summary, summarize};
 use sluice_testkit::server_process::{ServerProcess, free_port};
-use sluice_testkit::{clock, proc_stats};
 use tokio::sync::mpsc;
 
 /// Clients started at once (then each waits for its first answer), as enrollments in flight
@@ -44,7 +44,7 @@ pub async fn run(n: usize, rounds: usize, report_interval: Duration) -> anyhow::
     let addr = free_port()?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.env("SLUICE_BENCH_ROLE", "floor").env("SLUICE_BENCH_LISTEN", addr.to_string());
-    let server = ServerProcess::start(cmd, addr, dir.path(), Duration::from_secs(30)).await?;
+    let mut server = ServerProcess::start(cmd, addr, dir.path(), Duration::from_secs(30)).await?;
     let base = server.base_url();
     let http = http_client()?;
     let control = FloorControl::new(http.clone(), &base);
@@ -62,14 +62,14 @@ pub async fn run(n: usize, rounds: usize, report_interval: Duration) -> anyhow::
     }
     eprintln!("[{n}] floor: idling two report intervals");
     tokio::time::sleep(report_interval * 2).await;
-    let idle_from = proc_stats::read(server.pid()).context("floor server stats")?;
+    let idle_from = server.stats().context("floor server stats")?;
     tokio::time::sleep(report_interval * 2).await;
-    let idle_to = proc_stats::read(server.pid()).context("floor server stats")?;
+    let idle_to = server.stats().context("floor server stats")?;
     let idle_wall_ms = (report_interval * 2).as_millis() as f64;
 
     let mut all = Vec::new();
     let mut all_applied_ms = Vec::new();
-    let rounds_from = proc_stats::read(server.pid()).context("floor server stats")?;
+    let rounds_from = server.stats().context("floor server stats")?;
     let rounds_t0 = clock::now();
     for round in 0..rounds {
         let released = control.release().await?;
@@ -87,7 +87,7 @@ pub async fn run(n: usize, rounds: usize, report_interval: Duration) -> anyhow::
         }
         eprintln!("[{n}] floor round {round}: all {n} clients had it {} ms after the release", all_applied_ms[round]);
     }
-    let rounds_to = proc_stats::read(server.pid()).context("floor server stats")?;
+    let rounds_to = server.stats().context("floor server stats")?;
     let rounds_wall_ms = clock::now().0.saturating_sub(rounds_t0.0).max(1) as f64;
     let client_errors = clients.iter().map(|c| c.errors.load(std::sync::atomic::Ordering::Relaxed)).sum();
     for c in clients {

@@ -7,6 +7,7 @@
 //! Each agent scrapes a `/metrics` endpoint the test serves ([`ServiceMetrics`]): every request
 //! fails on `version=2` once the test arms it — a failure that starts later.
 
+use sluice_core::engine::PhaseKind;
 use std::process::Command;
 use std::time::Duration;
 
@@ -99,7 +100,8 @@ pipelines:
         fleet(&[("staging-1", "staging"), ("staging-2", "staging"), ("prod-1", "prod")], SPEC).await;
     let v2 = rig.release("files", &[("app.conf", &format!("{BAD}\n"))]).await;
     let r = rig.start_rollout("files", &v2).await;
-    rig.wait_rollout(&r.id, "the approval wait", Duration::from_secs(60), |v| v.phase == "awaiting approval").await;
+    rig.wait_rollout(&r.id, "the approval wait", Duration::from_secs(60), |v| v.phase == PhaseKind::AwaitingApproval)
+        .await;
     // Staging passed and prod waits for a person; now staging starts failing every request.
     endpoints[0].arm();
     endpoints[1].arm();
@@ -136,7 +138,7 @@ pipelines:
     let v2 = rig.release("files", &[("app.conf", &format!("{BAD}\n"))]).await;
     let r = rig.start_rollout("files", &v2).await;
     let on_probation =
-        rig.wait_rollout(&r.id, "probation", Duration::from_secs(60), |v| v.phase == "on probation").await;
+        rig.wait_rollout(&r.id, "probation", Duration::from_secs(60), |v| v.phase == PhaseKind::OnProbation).await;
     assert!(on_probation.deadlines.iter().any(|d| d.what == "probation"), "{:?}", on_probation.deadlines);
     assert_eq!(known_good(&rig).await, Some(v1.clone()), "not known-good while on probation");
     // Past the last bake: one host starts failing every request.
@@ -178,7 +180,7 @@ pipelines:
     let (rig, v1, _endpoints) = fleet(&[("staging-1", "staging"), ("prod-1", "prod"), ("prod-2", "prod")], SPEC).await;
     let v2 = rig.release("files", &[("app.conf", "version=3\n")]).await;
     let r = rig.start_rollout("files", &v2).await;
-    rig.wait_rollout(&r.id, "the approval", Duration::from_secs(60), |v| v.phase == "awaiting approval").await;
+    rig.wait_rollout(&r.id, "the approval", Duration::from_secs(60), |v| v.phase == PhaseKind::AwaitingApproval).await;
     rig.admin()
         .command(&r.id, CommandKind::Approve, &RolloutCommand { reason: Some("looks fine".into()) })
         .await
@@ -261,12 +263,16 @@ pipelines:
     let done = rig.wait_finished(&r.id, Duration::from_secs(90)).await;
     assert_eq!(done.outcome, Some(Outcome::Completed), "{done:#?}");
     let events = rig.engine_events(&r.id).await;
+    // The events name the moves by their place in the stage's wave order; the rollout's
+    // targets give the names.
+    let plan = rig.admin().rollout_targets(&r.id).await.unwrap();
+    let order = &plan.stages.iter().find(|s| s.name == "prod").unwrap().targets;
     let released: Vec<(Millis, TargetId)> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::MovesReleased { targets, .. } => {
-                assert_eq!(targets.len(), 1, "one move at a time: {:?}", e.kind);
-                Some((e.at, targets[0].clone()))
+            EventKind::MovesReleased { begin, end, .. } => {
+                assert_eq!(end - begin, 1, "one move at a time: {:?}", e.kind);
+                Some((e.at, order[*begin].clone()))
             }
             _ => None,
         })

@@ -140,11 +140,23 @@ impl Rig {
     }
 
     pub async fn start_server(&mut self) {
+        self.start_server_with(&[]).await;
+    }
+
+    /// Start the server with extra environment variables (a failpoint).
+    pub async fn start_server_with(&mut self, env: &[(&str, &str)]) {
         let data = self.data_dir();
         let mut cmd = Command::new(BIN);
         cmd.args(["server", "--listen", &self.addr.to_string(), "--report-interval", "1s", "--data-dir"]).arg(&data);
+        cmd.envs(env.iter().copied());
         let sp = ServerProcess::start(cmd, self.addr, &data, Duration::from_secs(30)).await.unwrap();
         self.server = Some(sp);
+    }
+
+    /// Wait for the server to exit on its own (a failpoint aborted it); its exit status.
+    pub async fn wait_server_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut sp = self.server.take().expect("a running server");
+        sp.wait_exit(within).await.unwrap()
     }
 
     /// SIGKILL the server: no shutdown code runs.
@@ -282,7 +294,7 @@ impl Rig {
         let server_tail: Vec<&str> = server_log.lines().rev().take(20).collect();
         panic!(
             "timed out after {within:?} waiting for {what}\nlast state: {:?}\ngates: {:#?}\nevents: {:#?}\n{logs}--- server ---\n{}",
-            last.as_ref().map(|v| (&v.phase, v.rollout.position())),
+            last.as_ref().map(|v| (&v.phase, v.position)),
             last.as_ref().map(|v| &v.gates),
             events.iter().map(|e| (&e.kind, &e.body)).collect::<Vec<_>>(),
             server_tail.into_iter().rev().collect::<Vec<_>>().join("\n")

@@ -58,14 +58,14 @@ impl Rollout {
         let new: Vec<TargetId> = sp.targets[told_end..new_end].to_vec();
         let name = sp.name.clone();
         self.marks[stage].told.push(Told { end: new_end, at: now });
-        self.touched.extend(new.iter().cloned());
         self.record(
             out,
             now,
             EventKind::MovesReleased {
                 stage: name,
                 wave,
-                targets: new.clone(),
+                begin: told_end,
+                end: new_end,
                 out_of_service: out_now,
                 max_unavailable: max,
             },

@@ -97,16 +97,6 @@ impl Rollout {
     }
 
     pub fn phase_name(&self) -> &'static str {
-        match self.phase {
-            Phase::AwaitingApproval { .. } => "awaiting approval",
-            Phase::Applying { .. } => "applying",
-            Phase::Baking { held: true, .. } => "held",
-            Phase::Baking { .. } => "baking",
-            Phase::Probation { held: true, .. } => "probation held",
-            Phase::Probation { .. } => "on probation",
-            Phase::Paused { .. } => "paused",
-            Phase::RollingBack { .. } => "rolling back",
-            Phase::Finished { outcome, .. } => outcome.as_str(),
-        }
+        self.phase_kind().as_str()
     }
 }

@@ -45,7 +45,7 @@ impl Rollout {
     /// rollout started (the earliest time known), the current one wave by wave. Without this a
     /// rollout in flight across the upgrade would see no member and fail closed.
     pub fn upgrade_marks(&mut self) {
-        if !self.marks.is_empty() || self.touched.is_empty() {
+        if !self.marks.is_empty() || self.legacy_touched.is_empty() {
             return;
         }
         let current = match &self.phase {

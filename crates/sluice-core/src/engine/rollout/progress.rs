@@ -148,7 +148,7 @@ impl Rollout {
             // Rollouts stored before marks existed: count the targets they touched.
             let told = match self.marks.get(i) {
                 Some(m) => m.told_end(),
-                None => sp.targets.iter().filter(|t| self.touched.contains(t)).count(),
+                None => sp.targets.iter().filter(|t| self.legacy_touched.contains(t)).count(),
             };
             if told > 0 {
                 let wave = sp.wave_ends.iter().position(|&e| e >= told).unwrap_or(0);
@@ -156,5 +156,106 @@ impl Rollout {
             }
         }
         at
+    }
+}
+
+/// Where the rollout is, in a word: one spelling per format — snake_case in JSON
+/// (`awaiting_approval`, `rolled_back`), words in text ([`PhaseKind::as_str`]: `awaiting
+/// approval`, `rolled back`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseKind {
+    AwaitingApproval,
+    Applying,
+    Baking,
+    /// Baking past its bake's length without a verdict.
+    Held,
+    OnProbation,
+    /// Probation past its length without a verdict.
+    ProbationHeld,
+    Paused,
+    RollingBack,
+    Completed,
+    RolledBack,
+    Aborted,
+    RollbackIncomplete,
+}
+
+impl PhaseKind {
+    /// The phase in words, as text output shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseKind::AwaitingApproval => "awaiting approval",
+            PhaseKind::Applying => "applying",
+            PhaseKind::Baking => "baking",
+            PhaseKind::Held => "held",
+            PhaseKind::OnProbation => "on probation",
+            PhaseKind::ProbationHeld => "probation held",
+            PhaseKind::Paused => "paused",
+            PhaseKind::RollingBack => "rolling back",
+            PhaseKind::Completed => Outcome::Completed.as_str(),
+            PhaseKind::RolledBack => Outcome::RolledBack.as_str(),
+            PhaseKind::Aborted => Outcome::Aborted.as_str(),
+            PhaseKind::RollbackIncomplete => Outcome::RollbackIncomplete.as_str(),
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            PhaseKind::Completed | PhaseKind::RolledBack | PhaseKind::Aborted | PhaseKind::RollbackIncomplete
+        )
+    }
+}
+
+impl std::fmt::Display for PhaseKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Rollout {
+    /// Where the rollout is, in a word.
+    pub fn phase_kind(&self) -> PhaseKind {
+        match &self.phase {
+            Phase::AwaitingApproval { .. } => PhaseKind::AwaitingApproval,
+            Phase::Applying { .. } => PhaseKind::Applying,
+            Phase::Baking { held: true, .. } => PhaseKind::Held,
+            Phase::Baking { .. } => PhaseKind::Baking,
+            Phase::Probation { held: true, .. } => PhaseKind::ProbationHeld,
+            Phase::Probation { .. } => PhaseKind::OnProbation,
+            Phase::Paused { .. } => PhaseKind::Paused,
+            Phase::RollingBack { .. } => PhaseKind::RollingBack,
+            Phase::Finished { outcome, .. } => match outcome {
+                Outcome::Completed => PhaseKind::Completed,
+                Outcome::RolledBack => PhaseKind::RolledBack,
+                Outcome::Aborted => PhaseKind::Aborted,
+                Outcome::RollbackIncomplete => PhaseKind::RollbackIncomplete,
+            },
+        }
+    }
+
+    /// Why the rollout is where it is, when the engine says: who paused it, why it awaits
+    /// approval, rolls back or finished, what probation waits for.
+    pub fn phase_why(&self) -> Option<String> {
+        match &self.phase {
+            Phase::AwaitingApproval { why, .. } => Some(why.clone()),
+            Phase::Paused { by, .. } => Some(format!("paused by {by}")),
+            Phase::RollingBack { why, .. } | Phase::Finished { why, .. } => Some(why.clone()),
+            Phase::Probation { .. } => Some(format!(
+                "every wave passed; every stage stays judged for {} before the release becomes known-good",
+                self.plan.probation
+            )),
+            Phase::Applying { .. } | Phase::Baking { .. } => None,
+        }
+        .filter(|s| !s.is_empty())
+    }
+
+    /// Observed (every member reporting) time of the current bake or probation.
+    pub fn observed(&self) -> Option<crate::time::Dur> {
+        match &self.phase {
+            Phase::Baking { observed, .. } | Phase::Probation { observed, .. } => Some(*observed),
+            _ => None,
+        }
     }
 }

@@ -21,7 +21,7 @@ impl Rollout {
         outcome: Outcome,
     ) {
         let to = self.known_good.clone();
-        let behind: Vec<TargetId> = self.touched.iter().filter(|t| obs.running(t) != to.as_ref()).cloned().collect();
+        let behind: Vec<TargetId> = self.touched().filter(|t| obs.running(t) != to.as_ref()).cloned().collect();
         if behind.is_empty() {
             self.finish(out, now, outcome, why);
             return;
@@ -52,7 +52,7 @@ impl Rollout {
         let why = format!(
             "{why}; rollback incomplete: {} of {} touched target(s) not on {target} after {}: {}{more} (their desired release stays {target}; they move when they can)",
             behind.len(),
-            self.touched.len(),
+            self.touched_count(),
             ROLLBACK_CONFIRM_TIMEOUT,
             reasons.join("; ")
         );

@@ -349,7 +349,7 @@ impl Rollout {
         stage: usize,
     ) -> bool {
         let mut failures = Vec::new();
-        for t in &self.touched {
+        for t in self.touched() {
             if let Some(reason) = obs.apply_failure(t, &self.release) {
                 failures.push((t.clone(), reason));
             }
@@ -497,7 +497,6 @@ impl Rollout {
         }
         if !new.is_empty() {
             self.marks[stage].told.push(Told { end, at: now });
-            self.touched.extend(new.iter().cloned());
             out.push(Action::SetDesired { targets: new, release: self.release.clone() });
         }
         self.phase = Phase::Applying { stage, wave, since: now };

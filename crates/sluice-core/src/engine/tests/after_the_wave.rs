@@ -68,7 +68,7 @@ fn a_passed_stage_failing_while_prod_bakes_rolls_back_prod_too() {
     assert_eq!(r.outcome(), Some(Outcome::RolledBack));
     let why = rollback_why(&all);
     assert!(why.contains("stage dev (passed earlier; failed while later waves ran)"), "{why}");
-    assert!(r.touched.iter().any(|t| t.0.starts_with("prod")), "prod was touched");
+    assert!(r.touched().any(|t| t.0.starts_with("prod")), "prod was touched");
     assert!(all_on(&fleet, "v1"));
 }
 
@@ -313,9 +313,15 @@ fn a_rollout_stored_before_marks_existed_carries_on_where_it_was() {
     let obj = json.as_object_mut().expect("object");
     obj.remove("marks");
     obj.insert("wave_started".into(), waves);
-    let old: Rollout = serde_json::from_value(json).expect("the old shape loads");
+    // The old shape carried its plan and the targets it moved in its state.
+    obj.insert("plan".into(), serde_json::to_value(&*r.plan).expect("plan"));
+    let touched: Vec<TargetId> = r.touched().cloned().collect();
+    obj.insert("touched".into(), serde_json::to_value(&touched).expect("touched"));
+    let mut old: Rollout = serde_json::from_value(json).expect("the old shape loads");
     assert!(old.marks.is_empty());
-    let mut old = old;
+    old.attach_plan(None).expect("the plan in the old state");
+    assert_eq!(old.plan, r.plan);
+    assert_eq!(old.touched().cloned().collect::<Vec<_>>(), touched, "the marks rebuilt give the same targets");
     let mut all = Vec::new();
     while !old.is_finished() && now.0 < 3_600_000 {
         now = now + Dur(1_000);

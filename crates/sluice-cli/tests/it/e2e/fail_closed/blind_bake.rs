@@ -2,9 +2,10 @@
 //! wave passes only after a full bake observed — time before the kill plus time after the
 //! restart — never on the wall clock's say-so.
 
+use sluice_core::engine::PhaseKind;
 use std::time::Duration;
 
-use sluice_core::engine::{EventKind, Outcome, Phase};
+use sluice_core::engine::{EventKind, Outcome};
 use sluice_core::time::Dur;
 
 use super::{all_run, first, fleet_on_known_good};
@@ -36,12 +37,9 @@ async fn server_down_longer_than_the_bake_the_wave_passes_only_after_a_full_obse
     let (mut rig, _v1) = fleet_on_known_good(&["prod-1", "prod-2"], SPEC).await;
     let v2 = rig.release("files", &[("app.conf", "version=2\n")]).await;
     let r = rig.start_rollout("files", &v2).await;
-    rig.wait_rollout(
-        &r.id,
-        "a second of bake observed",
-        Duration::from_secs(30),
-        |v| matches!(v.rollout.phase, Phase::Baking { observed, .. } if observed >= Dur::secs(1)),
-    )
+    rig.wait_rollout(&r.id, "a second of bake observed", Duration::from_secs(30), |v| {
+        v.phase == PhaseKind::Baking && v.observed_ms.is_some_and(|o| o >= Dur::secs(1).0)
+    })
     .await;
     rig.kill9_server();
     let killed = sluice_testkit::clock::now();

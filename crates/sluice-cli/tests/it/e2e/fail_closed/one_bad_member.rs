@@ -4,6 +4,7 @@
 //! most `max_failing_targets` times, default 0). The traffic is the agents' real scrape of a
 //! `/metrics` endpoint the test serves ([`ServiceMetrics`]).
 
+use sluice_core::engine::PhaseKind;
 use std::time::Duration;
 
 use sluice_agent::{HistoryEvent, ServiceState};
@@ -78,7 +79,7 @@ async fn a_member_failing_every_request_is_caught_within_two_intervals_while_ano
     let v2 = rig.release("files", &[("app.conf", &format!("{BAD}\n"))]).await;
     let r = rig.start_rollout("files", &v2).await;
     rig.wait_rollout(&r.id, "the wave to fail", Duration::from_secs(30), |v| {
-        v.phase == "rolling back" || v.outcome.is_some()
+        v.phase == PhaseKind::RollingBack || v.outcome.is_some()
     })
     .await;
     let events = rig.engine_events(&r.id).await;

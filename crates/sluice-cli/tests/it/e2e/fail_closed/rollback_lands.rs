@@ -3,6 +3,7 @@
 //! known-good again after its backoff (the first retry within a second) until it lands; the
 //! rollout ends `rolled back` with the target on known-good.
 
+use sluice_core::engine::PhaseKind;
 use std::time::Duration;
 
 use sluice_agent::{HistoryEvent, ServiceState};
@@ -40,7 +41,7 @@ async fn a_rollback_whose_probe_fails_once_ends_with_the_target_on_known_good() 
     let v1 = on_known_good(&rig, SPEC).await;
     let v2 = rig.release("files", &[("app.conf", "version=2\n")]).await;
     let r = rig.start_rollout("files", &v2).await;
-    rig.wait_rollout(&r.id, "the wave to bake", Duration::from_secs(30), |v| v.phase == "baking").await;
+    rig.wait_rollout(&r.id, "the wave to bake", Duration::from_secs(30), |v| v.phase == PhaseKind::Baking).await;
 
     std::fs::write(&flag, "").unwrap();
     let cmd = RolloutCommand { reason: Some("e2e: the rollback's probe fails once".into()) };

@@ -1,6 +1,7 @@
 //! A prod wave agent hung mid-bake (SIGSTOP: its process and connections stay, it sends
 //! nothing) fails the wave within `silent_after` + 1 s; when it wakes it takes its rollback.
 
+use sluice_core::engine::PhaseKind;
 use std::time::Duration;
 
 use sluice_core::engine::{EventKind, Outcome};
@@ -29,12 +30,12 @@ async fn a_wave_agent_stopped_mid_bake_fails_the_wave_within_silent_after_and_ro
     let (rig, v1) = fleet_on_known_good(&["prod-1", "prod-2", "prod-3"], SPEC).await;
     let v2 = rig.release("files", &[("app.conf", "version=2\n")]).await;
     let r = rig.start_rollout("files", &v2).await;
-    rig.wait_rollout(&r.id, "the wave to bake", Duration::from_secs(30), |v| v.phase == "baking").await;
+    rig.wait_rollout(&r.id, "the wave to bake", Duration::from_secs(30), |v| v.phase == PhaseKind::Baking).await;
 
     let stopped_at = sluice_testkit::clock::now();
     let frozen = rig.agent("prod-2").freeze();
     rig.wait_rollout(&r.id, "the wave to fail", Duration::from_secs(30), |v| {
-        v.phase == "rolling back" || v.outcome.is_some()
+        v.phase == PhaseKind::RollingBack || v.outcome.is_some()
     })
     .await;
     // Awake again, it takes its rollback like the others.

@@ -1,0 +1,51 @@
+//! What the rollout asks of each target it moved, derived from the plan and the marks — never
+//! kept per target. A store keeps, per target and service, only what earlier rollouts left
+//! (folded in after they end) and lays the rollouts not folded yet over it with this, so a
+//! transition writes O(1) whatever the fleet size.
+
+use super::{Phase, Rollout};
+use crate::engine::Outcome;
+use crate::release::{ReleaseId, TargetId};
+
+impl Rollout {
+    /// Every target moved to the candidate, in the order it was moved: each stage's members
+    /// told so far, stage by stage.
+    pub fn touched(&self) -> impl Iterator<Item = &TargetId> {
+        self.plan.stages.iter().enumerate().flat_map(move |(i, sp)| {
+            let end = self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len());
+            sp.targets[..end].iter()
+        })
+    }
+
+    pub fn touched_count(&self) -> usize {
+        self.plan
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, sp)| self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()))
+            .sum()
+    }
+
+    /// Whether the rollout told its touched targets to go back: it is rolling back, or ended
+    /// other than completed (a rollout that ends so always rolls back what it touched).
+    pub fn sent_back(&self) -> bool {
+        match &self.phase {
+            Phase::RollingBack { .. } => true,
+            Phase::Finished { outcome, .. } => *outcome != Outcome::Completed,
+            _ => false,
+        }
+    }
+
+    /// What every touched target should run now: the candidate, or the known-good once the
+    /// rollout sent its targets back (`None`: nothing from sluice).
+    pub fn desired_release(&self) -> Option<&ReleaseId> {
+        if self.sent_back() { self.known_good.as_ref() } else { Some(&self.release) }
+    }
+
+    /// How many times the rollout changed each touched target's desired release: once to move
+    /// it, once more to send it back. A target's desired-state version counts these, so a
+    /// store that derives it agrees with a board that counted the actions one by one.
+    pub fn desired_changes(&self) -> u64 {
+        1 + u64::from(self.sent_back())
+    }
+}
