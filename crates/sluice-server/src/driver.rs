@@ -35,8 +35,12 @@ use crate::http_error::{HttpError, HttpResult};
 
 /// Longest the driver sleeps without a reason to wake.
 pub const TICK: Duration = Duration::from_millis(250);
-/// Shortest time between two steps: wake-ups closer than this are coalesced.
-pub const MIN_STEP_GAP: Duration = Duration::from_millis(20);
+/// Shortest time between two steps: wake-ups closer than this are coalesced. A step judges
+/// every wave member's samples, so at 10,000 agents reporting every 5 s (2,000 reports a
+/// second) this bounds the judging to 10 steps a second; a verdict comes at most this much
+/// later than the report that decides it (a report interval is seconds). Requests (starts,
+/// commands) are carried out at once, not after the gap.
+pub const MIN_STEP_GAP: Duration = Duration::from_millis(100);
 /// Longest a published snapshot's gate evaluations lag the driver's own.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
 /// Requests waiting for the driver beyond this are refused (503) rather than queued forever.

@@ -77,8 +77,33 @@ impl TargetLive {
     }
 }
 
-/// Every target by id.
-pub type FleetMap = HashMap<TargetId, TargetLive>;
+/// Every target by id (read through `Deref`), with an index of the targets that have an apply
+/// failure on record per service, so a step looks at those, not at every target it moved.
+#[derive(Debug, Default)]
+pub struct FleetMap {
+    targets: HashMap<TargetId, TargetLive>,
+    failing: HashMap<String, BTreeSet<TargetId>>,
+}
+
+impl std::ops::Deref for FleetMap {
+    type Target = HashMap<TargetId, TargetLive>;
+    fn deref(&self) -> &Self::Target {
+        &self.targets
+    }
+}
+
+impl FromIterator<(TargetId, TargetLive)> for FleetMap {
+    fn from_iter<I: IntoIterator<Item = (TargetId, TargetLive)>>(iter: I) -> Self {
+        FleetMap { targets: iter.into_iter().collect(), failing: HashMap::new() }
+    }
+}
+
+impl FleetMap {
+    /// Targets with an apply failure of some release of `service` on record.
+    pub fn failing(&self, service: &str) -> Vec<TargetId> {
+        self.failing.get(service).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+}
 
 /// What a report changed that the server acts on beyond the fleet itself.
 #[derive(Debug, Default)]
@@ -132,7 +157,7 @@ impl Fleet {
     /// A target enrolled (or enrolled again): its labels and facts are the stored ones now.
     pub fn enrolled(&self, record: &TargetRecord) {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        match map.get_mut(&record.id) {
+        match map.targets.get_mut(&record.id) {
             Some(t) => {
                 t.labels = record.labels.clone();
                 t.facts = record.facts.clone();
@@ -140,7 +165,7 @@ impl Fleet {
                 t.stored_seen = record.last_seen;
             }
             None => {
-                map.insert(record.id.clone(), TargetLive::from_record(record));
+                map.targets.insert(record.id.clone(), TargetLive::from_record(record));
             }
         }
     }
@@ -167,7 +192,8 @@ impl Fleet {
             }
         }
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let t = map.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
+        let FleetMap { targets, failing } = &mut *map;
+        let t = targets.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
         t.last_seen = t.last_seen.max(now);
         let mut recorded = Recorded::default();
         for s in &report.services {
@@ -175,10 +201,18 @@ impl Fleet {
             live.running = s.running.clone();
             live.known_good = s.known_good.clone();
             live.advertised = s.metrics.as_ref().map(|m| m.iter().cloned().collect());
-            if let Some(apply) = &s.last_apply
-                && let Some(reason) = take_apply(live, apply, now)
-            {
-                recorded.new_failures.push(reason);
+            if let Some(apply) = &s.last_apply {
+                if let Some(reason) = take_apply(live, apply, now) {
+                    recorded.new_failures.push(reason);
+                }
+                // Keep the index of failing targets in step with `failures`.
+                if live.failures.is_empty() {
+                    if let Some(set) = failing.get_mut(&s.service) {
+                        set.remove(target);
+                    }
+                } else {
+                    failing.entry(s.service.clone()).or_default().insert(target.clone());
+                }
             }
             if let Some(sample) = &s.sample {
                 let mut sample = sample.clone();
@@ -221,7 +255,7 @@ impl Fleet {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let mut out = SourcedOutcome::default();
         for v in values {
-            let Some(t) = map.get_mut(&v.target) else {
+            let Some(t) = map.targets.get_mut(&v.target) else {
                 out.unknown.push(v.target.clone());
                 continue;
             };
@@ -250,7 +284,7 @@ impl Fleet {
     /// Forget the samples of a source nobody reads any more.
     pub fn drop_sourced(&self, service: &str, source_key: &str) {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        for t in map.values_mut() {
+        for t in map.targets.values_mut() {
             if let Some(live) = t.services.get_mut(service) {
                 live.sourced.remove(source_key);
             }
@@ -280,4 +314,58 @@ fn take_apply(live: &mut ServiceLive, apply: &ApplyReport, now: Millis) -> Optio
     }
     live.last_apply = Some(apply.clone());
     new_failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(service: &str, release: &str, ok: bool, at: u64) -> Report {
+        Report {
+            at: Millis(at),
+            facts: Labels::new(),
+            services: vec![sluice_api::ServiceReport {
+                service: service.into(),
+                running: None,
+                known_good: None,
+                last_apply: Some(ApplyReport {
+                    release: Some(ReleaseId::from(release)),
+                    ok,
+                    reason: (!ok).then(|| "check_failed".to_string()),
+                    detail: None,
+                    desired_version: 1,
+                    at: Millis(at),
+                    duration_ms: 1,
+                }),
+                sample: None,
+                metrics: None,
+            }],
+            agent: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_index_of_failing_targets_follows_their_failures() {
+        let records: Vec<TargetRecord> = ["a", "b"]
+            .iter()
+            .map(|id| TargetRecord {
+                id: TargetId::from(*id),
+                labels: Labels::new(),
+                facts: Labels::new(),
+                first_seen: Millis(0),
+                last_seen: Millis(0),
+                desired_version: 0,
+            })
+            .collect();
+        let fleet = Fleet::load(&records);
+        let (a, b) = (TargetId::from("a"), TargetId::from("b"));
+        fleet.record(&a, &report("web", "v2", false, 10), Millis(10)).unwrap();
+        fleet.record(&b, &report("web", "v2", true, 10), Millis(10)).unwrap();
+        assert_eq!(fleet.read().failing("web"), vec![a.clone()]);
+        assert!(fleet.read().failing("dns").is_empty());
+        assert!(fleet.read()[&a].services["web"].failures.contains_key(&ReleaseId::from("v2")));
+        // A later successful apply of the release clears the failure and the index.
+        fleet.record(&a, &report("web", "v2", true, 20), Millis(20)).unwrap();
+        assert!(fleet.read().failing("web").is_empty());
+    }
 }

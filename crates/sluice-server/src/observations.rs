@@ -35,6 +35,10 @@ impl Observations for ServiceObservations<'_> {
         self.watching_since
     }
 
+    fn apply_failure_candidates(&self) -> Option<Vec<TargetId>> {
+        Some(self.fleet.failing(self.service))
+    }
+
     fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String> {
         let f = self.fleet.get(target)?.services.get(self.service)?.failures.get(release)?;
         (f.received >= self.since).then(|| f.reason.clone())

@@ -98,7 +98,9 @@ pub struct TargetRecord {
     pub facts: Labels,
     pub first_seen: Millis,
     pub last_seen: Millis,
-    /// Grows by one with each change of the target's desired state.
+    /// The desired-state changes folded in so far (finished rollouts; see
+    /// [`Store::desired_for`](crate::Store::desired_for) for the version with the rollouts not
+    /// folded yet).
     pub desired_version: u64,
 }
 

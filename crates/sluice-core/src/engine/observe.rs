@@ -45,6 +45,13 @@ pub trait Observations {
     /// Why the target failed to apply `release` (refused by `check`, probe failed, bad bundle),
     /// if it did.
     fn apply_failure(&self, target: &TargetId, release: &ReleaseId) -> Option<String>;
+    /// Every target that may have an apply failure on record for the service (a superset is
+    /// fine), so the engine asks [`Observations::apply_failure`] of those and not of every
+    /// target it moved: a step then costs O(failing targets), not O(fleet). `None` (the
+    /// default): the shell keeps no such index; the engine asks every target it moved.
+    fn apply_failure_candidates(&self) -> Option<Vec<TargetId>> {
+        None
+    }
     /// Calls `f` for each sample of `target` with `from < at <= to`, oldest first.
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample));
     /// Calls `f` for each sample of `target` with `from < at <= to` that the shell fetched from

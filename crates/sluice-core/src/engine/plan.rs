@@ -96,6 +96,20 @@ pub struct Plan {
     /// known-good.
     #[serde(default)]
     pub probation: Dur,
+    /// Where each target is (stage, index in its wave order), built on first use.
+    #[serde(skip)]
+    index: TargetIndex,
+}
+
+/// A lookup built from the plan on first use: not part of the plan's value (equal plans have
+/// equal indexes), never serialized.
+#[derive(Debug, Clone, Default)]
+struct TargetIndex(std::sync::OnceLock<std::collections::HashMap<TargetId, (usize, usize)>>);
+
+impl PartialEq for TargetIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// What orders a plan's waves: `stable` stages use the service's seed (the same hosts first in
@@ -124,6 +138,24 @@ pub enum PlanError {
 }
 
 impl Plan {
+    /// The stage and the index in its wave order of `target`, if the plan covers it.
+    pub fn locate(&self, target: &TargetId) -> Option<(usize, usize)> {
+        self.index
+            .0
+            .get_or_init(|| {
+                let mut m = std::collections::HashMap::new();
+                for (s, sp) in self.stages.iter().enumerate() {
+                    for (i, t) in sp.targets.iter().enumerate() {
+                        // A target in two stages (never planned so): the first wins, as in `touched`.
+                        m.entry(t.clone()).or_insert((s, i));
+                    }
+                }
+                m
+            })
+            .get(target)
+            .copied()
+    }
+
     /// Assign each target to the first stage that selects it, order each stage's targets for
     /// waves (spread over the `spread_by` labels, then by a seeded hash), and cut the waves.
     /// With `emergency`, bakes are capped by the pipeline's emergency profile; nothing else
@@ -214,7 +246,7 @@ impl Plan {
                 max_unavailable: spec.max_unavailable.map(|m| unavailable_allowed(m, n)),
             });
         }
-        Ok(Plan { stages, probation: pipeline.probation(emergency) })
+        Ok(Plan { stages, probation: pipeline.probation(emergency), index: TargetIndex::default() })
     }
 }
 

@@ -204,6 +204,22 @@ fn an_apply_failure_rolls_back() {
 }
 
 #[test]
+fn an_index_of_failing_targets_decides_as_asking_every_target_does() {
+    let run = |index: bool| {
+        let mut fleet = Fleet::new(&[("dev", 2), ("prod", 10)], Some("v1"));
+        fleet.refuse = Some("v2".into());
+        fleet.index_failures = index;
+        let (r, first) = start(&fleet, &StartOptions::default());
+        drive(&mut fleet, r, first, 600_000)
+    };
+    let (asked, asked_actions) = run(false);
+    let (indexed, indexed_actions) = run(true);
+    assert_eq!(indexed.outcome(), Some(Outcome::RolledBack));
+    assert_eq!(indexed, asked);
+    assert_eq!(indexed_actions, asked_actions, "the same events, in the same order");
+}
+
+#[test]
 fn emergency_caps_bakes_but_keeps_the_first_wave_and_gates() {
     let fleet = Fleet::new(&[("dev", 2), ("staging", 4), ("prod", 40)], Some("v1"));
     let (r, _) =

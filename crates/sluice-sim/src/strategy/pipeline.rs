@@ -4,11 +4,13 @@
 //! newest waiting release goes next), and after a failed rollout a hold that makes every newer
 //! release wait for a person. The engine's invariants are checked on every batch of actions and
 //! every step (`check_actions`, and `check_step`: silence never passes, no verdict waits
-//! forever).
+//! forever; `check_desired`: the desired state follows from the rollout's state).
 
 use std::collections::BTreeSet;
 
-use sluice_core::engine::invariants::{check_actions, check_plan, check_rollback_targets, check_step};
+use sluice_core::engine::invariants::{
+    DesiredTally, check_actions, check_desired, check_plan, check_rollback_targets, check_step, tally_desired,
+};
 use sluice_core::engine::{
     Action, Command, Event, EventKind, Outcome as EngineOutcome, Phase, Rollout, ServiceState, StartOptions,
     TargetInfo, Verdict,
@@ -45,6 +47,8 @@ struct Driver<'s> {
     probated: BTreeSet<ReleaseId>,
     coverage_gaps: Vec<String>,
     notes: Vec<String>,
+    /// What the current rollout's actions asked of each target, for `desired-follows-from-cursor`.
+    tally: DesiredTally,
 }
 
 pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) -> StrategyReport {
@@ -68,6 +72,7 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) ->
         probated: [ctx.cat.get(0).id.clone()].into_iter().collect(),
         coverage_gaps: Vec::new(),
         notes: Vec::new(),
+        tally: DesiredTally::new(),
     };
     while let Some(ev) = world.next() {
         match ev {
@@ -170,6 +175,7 @@ impl Driver<'_> {
                 self.violations += check_step(&rollout, world.now, &*world, &actions).len() as u64;
                 self.state.started(&rollout.id);
                 self.rollout = Some(rollout);
+                self.tally.clear();
                 self.approval_asked = false;
                 self.carry_out(world, &actions);
                 self.after_step(world);
@@ -219,6 +225,11 @@ impl Driver<'_> {
     fn carry_out(&mut self, world: &mut World<'_>, actions: &[Action]) {
         let ctx = world.ctx;
         self.violations += check_rollback_targets(&self.probated, actions).len() as u64;
+        tally_desired(&mut self.tally, actions);
+        let moves = actions.iter().any(|a| !matches!(a, Action::Record(_)));
+        if let Some(r) = self.rollout.as_ref().filter(|_| moves) {
+            self.violations += check_desired(r, &self.tally, true).len() as u64;
+        }
         for a in actions {
             match a {
                 Action::SetDesired { targets, release } => {

@@ -17,6 +17,21 @@ impl Rollout {
         })
     }
 
+    /// Where `target` is in [`Rollout::touched`]'s order, if the rollout moved it.
+    pub fn touched_position(&self, target: &TargetId) -> Option<usize> {
+        let (stage, index) = self.plan.locate(target)?;
+        let told = self.marks.get(stage).map_or(0, |m| m.told_end());
+        if index >= told {
+            return None;
+        }
+        let before: usize = self.plan.stages[..stage]
+            .iter()
+            .enumerate()
+            .map(|(i, sp)| self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()))
+            .sum();
+        Some(before + index)
+    }
+
     pub fn touched_count(&self) -> usize {
         self.plan
             .stages

@@ -349,9 +349,24 @@ impl Rollout {
         stage: usize,
     ) -> bool {
         let mut failures = Vec::new();
-        for t in self.touched() {
-            if let Some(reason) = obs.apply_failure(t, &self.release) {
-                failures.push((t.clone(), reason));
+        match obs.apply_failure_candidates() {
+            Some(candidates) => {
+                // In the order the targets were moved, as when every target is asked.
+                let mut moved: Vec<(usize, TargetId)> =
+                    candidates.into_iter().filter_map(|t| self.touched_position(&t).map(|p| (p, t))).collect();
+                moved.sort();
+                for (_, t) in moved {
+                    if let Some(reason) = obs.apply_failure(&t, &self.release) {
+                        failures.push((t, reason));
+                    }
+                }
+            }
+            None => {
+                for t in self.touched() {
+                    if let Some(reason) = obs.apply_failure(t, &self.release) {
+                        failures.push((t.clone(), reason));
+                    }
+                }
             }
         }
         if failures.is_empty() {

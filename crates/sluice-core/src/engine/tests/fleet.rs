@@ -47,6 +47,9 @@ pub(super) struct Fleet {
     pub(super) bad_after: Option<u64>,
     /// The bad release fails only from this time on (a failure that starts later).
     pub(super) bad_from: Option<Millis>,
+    /// Offer the engine an index of the targets that may have failed an apply, as the server
+    /// does, instead of letting it ask every target it moved.
+    pub(super) index_failures: bool,
 }
 
 impl Fleet {
@@ -73,6 +76,7 @@ impl Fleet {
             affected: |_| true,
             bad_error_rate: 1.0,
             refuse: None,
+            index_failures: false,
             silent: false,
             now: Millis(0),
             muted: BTreeMap::new(),
@@ -174,6 +178,13 @@ impl Observations for Fleet {
             return Some("probe failed: connection refused".to_string());
         }
         (self.refuse.as_ref() == Some(release)).then(|| "check failed: exit 1".to_string())
+    }
+    fn apply_failure_candidates(&self) -> Option<Vec<TargetId>> {
+        self.index_failures.then(|| {
+            // In reverse, so the engine must put them back in the order it moved them.
+            let ids = self.targets.iter().rev().map(|t| t.id.clone());
+            ids.filter(|t| self.refuse.is_some() || self.rollback_failed.contains(t)).collect()
+        })
     }
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
         let first = from.0.max(self.watching_since.0.saturating_sub(1)) / self.interval + 1;
