@@ -16,6 +16,8 @@
 //! - `sluice_apply_failures_total{reason}` — apply failures first received, by the agent's
 //!   stable reason (`check_failed`, …; anything else is `other`);
 //! - `sluice_store_commit_seconds` — how long `commit_transition` took;
+//! - `sluice_store_transition_bytes` — the data each transition wrote (state, events, service
+//!   state; the plan once, at start);
 //! - `sluice_health_source_queries_total{source,outcome}` and
 //!   `sluice_health_source_errors_total{source,kind}` — reads of gates' health sources;
 //! - `sluice_invariant_violations_total{invariant}` — the engine's named invariants found
@@ -55,6 +57,7 @@ pub struct Metrics {
     targets: Gauge,
     apply_failures: Family<Labels, Counter>,
     store_commit: Histogram,
+    transition_bytes: Histogram,
     source_queries: Family<Labels, Counter>,
     source_errors: Family<Labels, Counter>,
     invariant_violations: Family<Labels, Counter>,
@@ -87,6 +90,7 @@ impl Metrics {
         let targets = Gauge::default();
         let apply_failures = Family::<Labels, Counter>::default();
         let store_commit = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let transition_bytes = Histogram::new(exponential_buckets(256.0, 2.0, 14));
         let source_queries = Family::<Labels, Counter>::default();
         let source_errors = Family::<Labels, Counter>::default();
         let invariant_violations = Family::<Labels, Counter>::default();
@@ -123,6 +127,11 @@ impl Metrics {
             store_commit.clone(),
         );
         registry.register(
+            "sluice_store_transition_bytes",
+            "Data a rollout transition wrote: state, events, service state (the plan once, at start)",
+            transition_bytes.clone(),
+        );
+        registry.register(
             "sluice_health_source_queries",
             "Reads of gates' health sources, by source and outcome",
             source_queries.clone(),
@@ -142,6 +151,7 @@ impl Metrics {
             targets,
             apply_failures,
             store_commit,
+            transition_bytes,
             source_queries,
             source_errors,
             invariant_violations,
@@ -166,8 +176,9 @@ impl Metrics {
     }
 
     /// A transition was written (in `took`) with these actions.
-    pub fn committed(&self, actions: &[Action], took: Duration) {
+    pub fn committed(&self, actions: &[Action], took: Duration, bytes: u64) {
         self.store_commit.observe(took.as_secs_f64());
+        self.transition_bytes.observe(bytes as f64);
         for a in actions {
             let Action::Record(e) = a else { continue };
             match &e.kind {

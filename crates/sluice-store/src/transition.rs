@@ -46,6 +46,11 @@ pub struct Committed {
     pub version: u64,
     /// The sequence numbers of the transition's events, in order.
     pub seqs: Vec<EventSeq>,
+    /// Bytes of data the transition wrote: the rollout's state, its events' bodies, the
+    /// service state, and the plan when the rollout was created — what would grow with the
+    /// fleet if anything did (the database adds its page and index overhead).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// Sort the engine's actions into the events to append and the desired-state changes to make.

@@ -12,7 +12,11 @@
 //! N agents: sluice p99 X ms, floor p99 Y ms, ratio R x
 //! N agents: server RSS A MB idle / B MB peak; floor RSS C MB idle; budget (floor + 10 KB/agent) D MB
 //! N agents: start rollout S ms (request), store T ms over K commits; store writes W KB per transition …
+//! N agents: data per transition (sluice_store_transition_bytes): start P KB (the plan, written once), every later transition Q KB …
 //! ```
+//! `store writes` is the server's `write_bytes` (page-granular: WAL frames, checkpoints, the
+//! heartbeat batches and the folding of finished rollouts included) over the commits; `data
+//! per transition` is what each transition itself wrote (state, events, service state).
 //! and the load average (`/proc/loadavg`) at the start and the end.
 //!
 //! The server runs as a separate process (this executable re-run with `SLUICE_BENCH_ROLE=server`,
@@ -169,6 +173,12 @@ impl Result {
             s.write_kb_per_transition,
             s.write_kb_per_transition_net,
         );
+        println!(
+            "{n} agents: data per transition (sluice_store_transition_bytes): start {:.1} KB (the plan, written once), every later transition {:.2} KB on average over {:.0}",
+            median(&s.start_data_kb),
+            s.later_data_kb_per_transition,
+            s.later_transitions,
+        );
         println!("{n} agents: load average {} at start, {} at end", self.load_start, self.load_end);
     }
 }
@@ -207,6 +217,12 @@ struct Sluice {
     /// The same less the idle write rate over the rounds' duration (still counts the extra
     /// reports an apply triggers).
     write_kb_per_transition_net: f64,
+    /// Data the start's transition wrote (`sluice_store_transition_bytes`: state, events, the
+    /// plan), per round (KB).
+    start_data_kb: Vec<f64>,
+    /// Data every transition after the start wrote, on average (KB), and how many there were.
+    later_data_kb_per_transition: f64,
+    later_transitions: f64,
 }
 
 async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
@@ -267,6 +283,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let mut all = Vec::new();
     let mut all_applied_ms = Vec::new();
     let (mut start_rollout_ms, mut start_store_ms, mut start_commits) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut start_data_kb, mut later_bytes, mut later_transitions) = (Vec::new(), 0.0, 0.0);
     // From each start to its rollout's end (the release upload before it is left out).
     let (mut rounds_write_bytes, mut transitions, mut transition_wall_ms) = (0u64, 0.0, 0.0);
     let rounds_from = proc_stats::read(server.pid()).context("server stats")?;
@@ -277,6 +294,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         let created = admin.create_release("bench", bundle, &format!("round {round}")).await?;
         let release: ReleaseId = created.release.id.clone();
         let (store_s0, commits0) = metrics.store_commits().await?;
+        let (bytes0, _) = metrics.transition_bytes().await?;
         let written0 = write_bytes()?;
         let started = tokio::time::Instant::now();
         let view = admin
@@ -294,6 +312,8 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         let (store_s1, commits1) = metrics.store_commits().await?;
         start_store_ms.push((store_s1 - store_s0) * 1000.0);
         start_commits.push(commits1 - commits0);
+        let (bytes1, count1) = metrics.transition_bytes().await?;
+        start_data_kb.push((bytes1 - bytes0) / 1024.0);
         let mut receipts = Vec::with_capacity(n);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         while receipts.len() < n {
@@ -324,6 +344,9 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         rounds_write_bytes += write_bytes()?.saturating_sub(written0);
+        let (bytes2, count2) = metrics.transition_bytes().await?;
+        later_bytes += bytes2 - bytes1;
+        later_transitions += count2 - count1;
         transitions += metrics.store_commits().await?.1 - commits0;
         transition_wall_ms += started.elapsed().as_secs_f64() * 1000.0;
         eprintln!("[{n}] round {round}: all {n} agents had it {} ms after the decision", all_applied_ms[round]);
@@ -358,6 +381,9 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         write_kb_per_transition_net: per_transition_kb(
             (rounds_write_bytes as f64 - idle_write_bytes_per_s * transition_wall_ms / 1000.0).max(0.0),
         ),
+        start_data_kb,
+        later_data_kb_per_transition: later_bytes / f64::max(later_transitions, 1.0) / 1024.0,
+        later_transitions,
     })
 }
 
@@ -370,6 +396,14 @@ struct Metrics {
 impl Metrics {
     fn new(base: &str) -> anyhow::Result<Metrics> {
         Ok(Metrics { http: reqwest::Client::builder().build()?, url: format!("{base}/metrics") })
+    }
+
+    /// `sluice_store_transition_bytes` sum (bytes) and count (transitions) so far.
+    async fn transition_bytes(&self) -> anyhow::Result<(f64, f64)> {
+        let resp = self.http.get(&self.url).timeout(Duration::from_secs(30)).send().await?.error_for_status()?;
+        let text = resp.text().await?;
+        let get = |name: &str| prometheus_text::value(&text, name).with_context(|| format!("no {name} in /metrics"));
+        Ok((get("sluice_store_transition_bytes_sum")?, get("sluice_store_transition_bytes_count")?))
     }
 
     /// `sluice_store_commit_seconds` sum (seconds) and count (transitions committed) so far.

@@ -302,7 +302,7 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     };
     let began = tokio::time::Instant::now();
     let committed = app.store.create_rollout(&transition).await?;
-    app.metrics.committed(&actions, began.elapsed());
+    app.metrics.committed(&actions, began.elapsed(), committed.bytes);
     app.services.set(&req.service, service_state);
     mirror_desired(app, &req.service, &id, &desired);
     let record = RolloutRecord { rollout, version: committed.version, created_at: now, updated_at: now };
@@ -472,7 +472,7 @@ async fn commit(
     let transition = Transition { rollout, service_state: service_state.as_ref(), events: &events, actor, at: now };
     let began = tokio::time::Instant::now();
     let committed = app.store.commit_transition(record.version, &transition).await?;
-    app.metrics.committed(actions, began.elapsed());
+    app.metrics.committed(actions, began.elapsed(), committed.bytes);
     record.version = committed.version;
     record.updated_at = now;
     mirror_desired(app, &record.rollout.service, &record.rollout.id, &desired);

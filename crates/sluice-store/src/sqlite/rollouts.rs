@@ -88,20 +88,23 @@ pub(crate) async fn create(conn: &mut SqliteConnection, t: &Transition<'_>) -> R
         return Err(StoreError::NotFound { what: "release", id: r.release.0.clone() });
     }
     let at = codec::millis("rollout", &r.id, t.at)?;
+    let state = codec::json("rollout", &r.id, r)?;
+    let plan = codec::json("rollout plan", &r.id, &*r.plan)?;
+    let written = (state.len() + plan.len()) as u64;
     sqlx::query(&format!("INSERT INTO rollouts ({COLUMNS}, plan) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8)"))
         .bind(&r.id)
         .bind(&r.service)
         .bind(&r.release.0)
         .bind(r.phase_name())
         .bind(active(r))
-        .bind(codec::json("rollout", &r.id, r)?)
+        .bind(state)
         .bind(at)
-        .bind(codec::json("rollout plan", &r.id, &*r.plan)?)
+        .bind(plan)
         .execute(&mut *conn)
         .await
         .map_err(|e| map_unique(e, r))?;
-    let seqs = write_effects(conn, t).await?;
-    Ok(Committed { version: 1, seqs })
+    let (seqs, effects) = write_effects(conn, t).await?;
+    Ok(Committed { version: 1, seqs, bytes: written + effects })
 }
 
 pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Transition<'_>) -> Result<Committed> {
@@ -133,6 +136,8 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Trans
         return Err(conflict(format!("version {found}")));
     }
     let next = expected.checked_add(1).ok_or_else(|| conflict("the last version".into()))?;
+    let state = codec::json("rollout", &r.id, r)?;
+    let written = state.len() as u64;
     let updated = sqlx::query(
         "UPDATE rollouts SET phase = $3, active = $4, version = $5, state = $6, updated_at = $7 \
          WHERE id = $1 AND version = $2",
@@ -142,7 +147,7 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Trans
     .bind(r.phase_name())
     .bind(active(r))
     .bind(codec::count("rollout", &r.id, next)?)
-    .bind(codec::json("rollout", &r.id, r)?)
+    .bind(state)
     .bind(codec::millis("rollout", &r.id, t.at)?)
     .execute(&mut *conn)
     .await
@@ -150,21 +155,25 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, expected: u64, t: &Trans
     if updated.rows_affected() != 1 {
         return Err(conflict("a concurrent write".into()));
     }
-    let seqs = write_effects(conn, t).await?;
-    Ok(Committed { version: next, seqs })
+    let (seqs, effects) = write_effects(conn, t).await?;
+    Ok(Committed { version: next, seqs, bytes: written + effects })
 }
 
-/// Events, then service state.
-async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Result<Vec<EventSeq>> {
+/// Events, then service state; their sequence numbers and the bytes of their data.
+async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Result<(Vec<EventSeq>, u64)> {
     let r = t.rollout;
     let mut seqs = Vec::with_capacity(t.events.len());
+    let mut bytes = 0u64;
     for e in t.events {
-        seqs.push(events::append(conn, &NewEvent::from_engine(e, &r.service, t.actor)?).await?);
+        let event = NewEvent::from_engine(e, &r.service, t.actor)?;
+        bytes += codec::json("event", &event.kind, &event.body)?.len() as u64;
+        seqs.push(events::append(conn, &event).await?);
     }
     if let Some(state) = t.service_state {
+        bytes += codec::json("service state", &r.service, state)?.len() as u64;
         services::put(conn, &r.service, state, &Audit::new(t.actor, t.at), Some(&r.id)).await?;
     }
-    Ok(seqs)
+    Ok((seqs, bytes))
 }
 
 pub(crate) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<RolloutRecord> {
