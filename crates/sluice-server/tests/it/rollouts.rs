@@ -60,11 +60,29 @@ async fn a_healthy_rollout_completes_and_moves_known_good() {
     for a in &agents {
         assert_eq!(a.running("web").as_ref(), Some(&v1), "{} runs v1", a.target);
     }
+    // The view carries counts; the targets are one request away, by id or a unique prefix.
+    let targets = t.admin.rollout_targets(&started.id).await.unwrap();
+    assert_eq!(targets.touched().count(), 4);
+    assert_eq!(targets.stages[1].told, 3);
+    assert_eq!(targets.stages[1].wave_ends, vec![1, 3]);
+    let prefix = &started.id[..started.id.len() - 3];
+    assert_eq!(t.admin.rollout(prefix).await.unwrap().id, started.id);
+    assert_eq!(t.admin.rollout_targets(prefix).await.unwrap(), targets);
+    let short = t.admin.rollout("r-").await.unwrap_err();
+    assert_eq!(short.code(), Some(ErrorCode::NotFound), "{short}");
+    let none = t.admin.rollout("r-ffffffffffff").await.unwrap_err();
+    assert_eq!(none.code(), Some(ErrorCode::NotFound), "{none}");
     // known-good moved: the next rollout starts from v1, and agents are told so.
     let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release;
     assert_eq!(v2.parent.as_ref(), Some(&v1), "a release's parent is the known-good one");
     let next = t.admin.start_rollout(&start_req(&v2.id, Some("slow"))).await.unwrap();
     assert_eq!(next.known_good.as_ref(), Some(&v1));
+    // Two rollouts made within the same minute share a long prefix: it is ambiguous, named.
+    let common: String = started.id.chars().zip(next.id.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect();
+    assert!(common.len() >= 6, "{} {}", started.id, next.id);
+    let ambiguous = t.admin.rollout(&common).await.unwrap_err();
+    assert_eq!(ambiguous.code(), Some(ErrorCode::BadRequest), "{ambiguous}");
+    assert!(ambiguous.to_string().contains(&started.id) && ambiguous.to_string().contains(&next.id), "{ambiguous}");
     let events = t.admin.events(0, 10_000, Some(&started.id)).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"started"));
