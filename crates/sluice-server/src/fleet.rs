@@ -216,8 +216,10 @@ impl Fleet {
             }
             if let Some(sample) = &s.sample {
                 let mut sample = sample.clone();
-                // The server's clock judges gates: agents' clocks may be skewed.
-                sample.at = now;
+                // The server's clock judges gates: agents' clocks may be skewed. Never before
+                // the sample before it, so the ring stays in time order (windows are found by
+                // binary search) even if the clock steps back.
+                sample.at = live.samples.back().map_or(now, |last| now.max(last.at));
                 live.samples.push_back(sample);
             }
             let oldest = now.saturating_sub(SAMPLE_RETENTION);
@@ -264,13 +266,15 @@ impl Fleet {
                 continue;
             }
             let live = t.services.entry(service.to_string()).or_default();
+            let release = live.running.clone();
+            let ring = live.sourced.entry(source_key.to_string()).or_default();
             let sample = Sample {
-                at: now,
-                release: live.running.clone(),
+                // In time order, as in `record`.
+                at: ring.back().map_or(now, |last| now.max(last.at)),
+                release,
                 metrics: metrics.iter().map(|m| (m.clone(), v.value)).collect(),
                 ..Sample::default()
             };
-            let ring = live.sourced.entry(source_key.to_string()).or_default();
             ring.push_back(sample);
             let oldest = now.saturating_sub(SAMPLE_RETENTION);
             while ring.front().is_some_and(|s| s.at <= oldest) || ring.len() > MAX_SAMPLES {
@@ -367,5 +371,26 @@ mod tests {
         // A later successful apply of the release clears the failure and the index.
         fleet.record(&a, &report("web", "v2", true, 20), Millis(20)).unwrap();
         assert!(fleet.read().failing("web").is_empty());
+    }
+
+    #[test]
+    fn samples_stay_in_time_order_when_the_clock_steps_back() {
+        let record = TargetRecord {
+            id: TargetId::from("a"),
+            labels: Labels::new(),
+            facts: Labels::new(),
+            first_seen: Millis(0),
+            last_seen: Millis(0),
+            desired_version: 0,
+        };
+        let fleet = Fleet::load(&[record]);
+        let a = TargetId::from("a");
+        for now in [100, 200, 150, 300] {
+            let mut r = report("web", "v1", true, now);
+            r.services[0].sample = Some(Sample::default());
+            fleet.record(&a, &r, Millis(now)).unwrap();
+        }
+        let ats: Vec<u64> = fleet.read()[&a].services["web"].samples.iter().map(|s| s.at.0).collect();
+        assert_eq!(ats, [100, 200, 200, 300]);
     }
 }

@@ -46,9 +46,7 @@ impl Observations for ServiceObservations<'_> {
 
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
         let Some(live) = self.fleet.get(target).and_then(|t| t.services.get(self.service)) else { return };
-        for s in live.samples.iter().filter(|s| from < s.at && s.at <= to) {
-            f(s);
-        }
+        in_window(&live.samples, from, to, f);
     }
 
     fn source_samples(
@@ -67,12 +65,41 @@ impl Observations for ServiceObservations<'_> {
         else {
             return;
         };
-        for s in ring.iter().filter(|s| from < s.at && s.at <= to) {
-            f(s);
-        }
+        in_window(ring, from, to, f);
     }
 
     fn source_error(&self, source: &HealthSource) -> Option<String> {
         self.sources.get(&(self.service.to_string(), source.key())).cloned().flatten()
+    }
+}
+
+/// Calls `f` for each sample of `ring` with `from < at <= to`, oldest first. The ring is kept in
+/// time order (the fleet stamps samples with a receive time that never goes back), so the
+/// window is found by binary search, not by visiting every sample a target kept.
+fn in_window(ring: &std::collections::VecDeque<Sample>, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
+    let start = ring.partition_point(|s| s.at <= from);
+    for s in ring.range(start..).take_while(|s| s.at <= to) {
+        f(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_takes_the_samples_after_from_up_to_to() {
+        let ring: std::collections::VecDeque<Sample> =
+            [10, 20, 20, 30, 40].iter().map(|&at| Sample { at: Millis(at), ..Sample::default() }).collect();
+        let window = |from: u64, to: u64| {
+            let mut got = Vec::new();
+            in_window(&ring, Millis(from), Millis(to), &mut |s| got.push(s.at.0));
+            got
+        };
+        assert_eq!(window(10, 30), [20, 20, 30]);
+        assert_eq!(window(0, 100), [10, 20, 20, 30, 40]);
+        assert_eq!(window(5, 10), [10]);
+        assert!(window(40, 50).is_empty());
+        assert!(window(30, 20).is_empty());
     }
 }
