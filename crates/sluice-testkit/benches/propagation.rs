@@ -179,6 +179,9 @@ impl Result {
             s.later_data_kb_per_transition,
             s.later_transitions,
         );
+        if !s.failed_rounds.is_empty() {
+            println!("{n} agents: {} round(s) did not complete: {}", s.failed_rounds.len(), s.failed_rounds.join("; "));
+        }
         println!("{n} agents: load average {} at start, {} at end", self.load_start, self.load_end);
     }
 }
@@ -200,6 +203,8 @@ struct Sluice {
     /// Server CPU over the rounds, share of one core.
     server_cpu_rounds_pct: f64,
     agent_errors: u64,
+    /// Rounds whose rollout did not complete (the engine failed it closed), with why.
+    failed_rounds: Vec<String>,
     /// `POST /v1/rollouts` → its answer, per round (ms).
     start_rollout_ms: Vec<f64>,
     /// `sluice_store_commit_seconds` sum and count deltas around the start, per round (the
@@ -284,6 +289,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let mut all_applied_ms = Vec::new();
     let (mut start_rollout_ms, mut start_store_ms, mut start_commits) = (Vec::new(), Vec::new(), Vec::new());
     let (mut start_data_kb, mut later_bytes, mut later_transitions) = (Vec::new(), 0.0, 0.0);
+    let mut failed_rounds: Vec<String> = Vec::new();
     // From each start to its rollout's end (the release upload before it is left out).
     let (mut rounds_write_bytes, mut transitions, mut transition_wall_ms) = (0u64, 0.0, 0.0);
     let rounds_from = proc_stats::read(server.pid()).context("server stats")?;
@@ -334,7 +340,16 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         let finish_by = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let v = admin.rollout(&view.id).await?;
-            if v.outcome.is_some() {
+            if let Some(outcome) = v.outcome {
+                if outcome != sluice_core::engine::Outcome::Completed {
+                    // The engine failed the round closed (a gate, silence): a finding, not a
+                    // crash of the bench. Say why, clear the hold, go on.
+                    let why = v.reason.clone().unwrap_or_default();
+                    eprintln!("[{n}] round {round}: the rollout ended {outcome:?}: {why}");
+                    failed_rounds.push(format!("round {round}: {}: {why}", v.phase));
+                    let clear = sluice_api::ClearHold { reason: "propagation bench: next round".into() };
+                    admin.clear_hold("bench", &clear).await?;
+                }
                 break;
             }
             if tokio::time::Instant::now() >= finish_by {
@@ -371,6 +386,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         server_cpu_idle_pct: 100.0 * idle_to.cpu_ms.saturating_sub(idle_from.cpu_ms) as f64 / idle_wall_ms,
         server_cpu_rounds_pct: 100.0 * rounds_to.cpu_ms.saturating_sub(rounds_from.cpu_ms) as f64 / rounds_wall_ms,
         agent_errors,
+        failed_rounds,
         start_rollout_ms,
         start_store_ms,
         start_commits,

@@ -177,6 +177,7 @@ async fn report_loop(
     let offset = spec.id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let interval_ms = u64::try_from(spec.report_interval.as_millis()).unwrap_or(5000).max(1);
     tokio::time::sleep(Duration::from_millis(offset % interval_ms)).await;
+    let mut seed = offset | 1;
     let mut last = clock::now();
     while !stop.load(Ordering::SeqCst) {
         let now = clock::now();
@@ -216,7 +217,20 @@ async fn report_loop(
         }
         tokio::select! {
             () = tokio::time::sleep(spec.report_interval) => {}
-            () = now_signal.notified() => {}
+            () = now_signal.notified() => {
+                // As the real agent does: the report after an apply waits a random part of
+                // min(interval / 4, 2 s), so a wave does not post in one instant.
+                tokio::time::sleep(post_apply_wait(&mut seed, spec.report_interval)).await;
+            }
         }
     }
+}
+
+/// A pseudo-random wait in `[0, min(interval / 4, 2 s))` (xorshift on the agent's own seed).
+fn post_apply_wait(seed: &mut u64, interval: Duration) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let bound = u64::try_from((interval / 4).min(Duration::from_secs(2)).as_millis()).unwrap_or(2000).max(1);
+    Duration::from_millis(*seed % bound)
 }
