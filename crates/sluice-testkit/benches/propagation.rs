@@ -237,7 +237,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     cmd.env("SLUICE_BENCH_ROLE", "server")
         .env("SLUICE_BENCH_LISTEN", addr.to_string())
         .env("SLUICE_BENCH_DATA", dir.path());
-    let server = ServerProcess::start(cmd, addr, dir.path(), Duration::from_secs(30)).await?;
+    let mut server = ServerProcess::start(cmd, addr, dir.path(), Duration::from_secs(30)).await?;
     let admin = server.admin()?;
     admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: Some("bench.yaml".into()), force: false }).await?;
 
@@ -275,13 +275,11 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let enroll_s = clock::now().0.saturating_sub(t0.0) as f64 / 1000.0;
     eprintln!("[{n}] enrolled in {enroll_s:.1} s; idling two report intervals");
     tokio::time::sleep(REPORT_INTERVAL * 2).await;
-    let pid = server.pid();
-    let write_bytes = || proc_stats::write_bytes(pid).context("server write_bytes (/proc/<pid>/io)");
-    let idle_from = proc_stats::read(pid).context("server stats")?;
-    let idle_written_from = write_bytes()?;
+    let idle_from = server.stats().context("server stats")?;
+    let idle_written_from = server.write_bytes()?;
     tokio::time::sleep(REPORT_INTERVAL * 2).await;
-    let idle_to = proc_stats::read(pid).context("server stats")?;
-    let idle_written = write_bytes()?.saturating_sub(idle_written_from);
+    let idle_to = server.stats().context("server stats")?;
+    let idle_written = server.write_bytes()?.saturating_sub(idle_written_from);
     let idle_wall_ms = (REPORT_INTERVAL * 2).as_millis() as f64;
     let metrics = Metrics::new(&server.base_url())?;
 
@@ -292,7 +290,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let mut failed_rounds: Vec<String> = Vec::new();
     // From each start to its rollout's end (the release upload before it is left out).
     let (mut rounds_write_bytes, mut transitions, mut transition_wall_ms) = (0u64, 0.0, 0.0);
-    let rounds_from = proc_stats::read(server.pid()).context("server stats")?;
+    let rounds_from = server.stats().context("server stats")?;
     let rounds_t0 = clock::now();
     for round in 0..rounds {
         let files = ReleaseFiles::from([("round.txt".to_string(), format!("round {round}\n").into_bytes())]);
@@ -301,7 +299,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         let release: ReleaseId = created.release.id.clone();
         let (store_s0, commits0) = metrics.store_commits().await?;
         let (bytes0, _) = metrics.transition_bytes().await?;
-        let written0 = write_bytes()?;
+        let written0 = server.write_bytes()?;
         let started = tokio::time::Instant::now();
         let view = admin
             .start_rollout(&StartRollout {
@@ -358,7 +356,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        rounds_write_bytes += write_bytes()?.saturating_sub(written0);
+        rounds_write_bytes += server.write_bytes()?.saturating_sub(written0);
         let (bytes2, count2) = metrics.transition_bytes().await?;
         later_bytes += bytes2 - bytes1;
         later_transitions += count2 - count1;
@@ -366,7 +364,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         transition_wall_ms += started.elapsed().as_secs_f64() * 1000.0;
         eprintln!("[{n}] round {round}: all {n} agents had it {} ms after the decision", all_applied_ms[round]);
     }
-    let rounds_to = proc_stats::read(server.pid()).context("server stats")?;
+    let rounds_to = server.stats().context("server stats")?;
     let rounds_wall_ms = clock::now().0.saturating_sub(rounds_t0.0).max(1) as f64;
     let agent_errors = agents.iter().map(|a| a.errors.load(std::sync::atomic::Ordering::Relaxed)).sum();
     for a in agents {

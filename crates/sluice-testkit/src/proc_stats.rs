@@ -17,6 +17,11 @@ pub struct ProcStats {
 /// Reads the stats of `pid`; `None` if the process is gone or `/proc` is unreadable.
 pub fn read(pid: u32) -> Option<ProcStats> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse(&status, &stat)
+}
+
+fn parse(status: &str, stat: &str) -> Option<ProcStats> {
     let kb = |key: &str| {
         status
             .lines()
@@ -25,7 +30,6 @@ pub fn read(pid: u32) -> Option<ProcStats> {
             .and_then(|n| n.parse::<u64>().ok())
             .map(|n| n * 1024)
     };
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -33,6 +37,47 @@ pub fn read(pid: u32) -> Option<ProcStats> {
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     let hz = rustix::param::clock_ticks_per_second();
     Some(ProcStats { rss_bytes: kb("VmRSS:")?, peak_rss_bytes: kb("VmHWM:")?, cpu_ms: ticks * 1000 / hz.max(1) })
+}
+
+/// A process's `/proc` files, opened once and read again on each call: a benchmark that holds
+/// as many sockets as its open-files limit allows can still read them (opening them then
+/// fails with "too many open files").
+#[derive(Debug)]
+pub struct ProcFiles {
+    status: fs::File,
+    stat: fs::File,
+    io: fs::File,
+}
+
+impl ProcFiles {
+    pub fn open(pid: u32) -> std::io::Result<ProcFiles> {
+        let open = |f: &str| fs::File::open(format!("/proc/{pid}/{f}"));
+        Ok(ProcFiles { status: open("status")?, stat: open("stat")?, io: open("io")? })
+    }
+
+    fn reread(f: &mut fs::File) -> std::io::Result<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        f.seek(SeekFrom::Start(0))?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        Ok(text)
+    }
+
+    /// The process's stats now; an error when it is gone (reads of a dead process's files fail).
+    pub fn stats(&mut self) -> std::io::Result<ProcStats> {
+        let status = Self::reread(&mut self.status)?;
+        let stat = Self::reread(&mut self.stat)?;
+        parse(&status, &stat).ok_or_else(|| std::io::Error::other("unexpected /proc/<pid>/status or stat"))
+    }
+
+    /// As [`write_bytes`].
+    pub fn write_bytes(&mut self) -> std::io::Result<u64> {
+        let io = Self::reread(&mut self.io)?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| std::io::Error::other("no write_bytes in /proc/<pid>/io"))
+    }
 }
 
 /// Bytes `pid` caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`:
@@ -60,5 +105,11 @@ mod tests {
         assert!(s.rss_bytes > 0 && s.peak_rss_bytes >= s.rss_bytes);
         assert!(write_bytes(std::process::id()).is_some());
         assert_eq!(loadavg().unwrap().split(' ').count(), 3);
+        let mut files = ProcFiles::open(std::process::id()).unwrap();
+        let first = files.stats().unwrap();
+        let _grow: Vec<u8> = vec![1; 8 << 20];
+        let again = files.stats().unwrap();
+        assert!(first.rss_bytes > 0 && again.peak_rss_bytes >= first.peak_rss_bytes, "read again, not cached");
+        assert!(files.write_bytes().is_ok());
     }
 }

@@ -21,6 +21,8 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
+    /// Its `/proc` files, opened at start (readable even once this process is out of descriptors).
+    proc: Option<crate::proc_stats::ProcFiles>,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
 }
@@ -46,7 +48,8 @@ impl ServerProcess {
             .stderr(Stdio::from(log))
             .spawn()
             .context("spawn the server")?;
-        let mut sp = ServerProcess { child, addr, data_dir: data_dir.to_path_buf() };
+        let proc = crate::proc_stats::ProcFiles::open(child.id()).ok();
+        let mut sp = ServerProcess { child, proc, addr, data_dir: data_dir.to_path_buf() };
         let client = Client::new(&sp.base_url(), None)?;
         let deadline = tokio::time::Instant::now() + ready_within;
         loop {
@@ -90,12 +93,26 @@ impl ServerProcess {
     /// The server's resident memory and CPU now; when it is gone, an error that says how it
     /// ended and what its log said last.
     pub fn stats(&mut self) -> anyhow::Result<crate::proc_stats::ProcStats> {
-        if let Some(s) = crate::proc_stats::read(self.pid()) {
-            return Ok(s);
-        }
+        let read = match self.proc.as_mut() {
+            Some(files) => files.stats().map_err(|e| e.to_string()),
+            None => crate::proc_stats::read(self.pid()).ok_or_else(|| "/proc/<pid> cannot be read".to_string()),
+        };
+        read.or_else(|e| self.gone(&e))
+    }
+
+    /// Bytes the server caused to be written to storage so far (`/proc/<pid>/io`).
+    pub fn write_bytes(&mut self) -> anyhow::Result<u64> {
+        let read = match self.proc.as_mut() {
+            Some(files) => files.write_bytes().map_err(|e| e.to_string()),
+            None => crate::proc_stats::write_bytes(self.pid()).ok_or_else(|| "/proc/<pid>/io cannot be read".into()),
+        };
+        read.or_else(|e| self.gone(&e))
+    }
+
+    fn gone<T>(&mut self, error: &str) -> anyhow::Result<T> {
         let status = match self.child.try_wait() {
             Ok(Some(status)) => format!("it exited with {status}"),
-            Ok(None) => "it runs but /proc cannot be read".to_string(),
+            Ok(None) => format!("it runs but its /proc files cannot be read: {error}"),
             Err(e) => format!("its status cannot be read: {e}"),
         };
         let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();

@@ -37,10 +37,11 @@ pub async fn list(
     }
     let after = EventSeq(q.after.unwrap_or(0));
     let events = match q.rollout.as_deref().filter(|r| !r.is_empty()) {
-        Some(id) => {
-            app.store.get_rollout(id).await?;
+        Some(given) => {
+            // The id or a unique prefix of it, as everywhere a rollout is named.
+            let id = super::rollouts::resolve_rollout(&app, given).await?;
             app.store
-                .events_for_rollout(id)
+                .events_for_rollout(&id)
                 .await?
                 .into_iter()
                 .filter(|e| e.seq > after)

@@ -182,7 +182,7 @@ async fn record(app: &App, given: &str) -> HttpResult<std::sync::Arc<RolloutReco
 }
 
 /// A rollout id from the id or a unique prefix of it (at least [`MIN_PREFIX`] characters).
-async fn resolve_rollout(app: &App, given: &str) -> HttpResult<String> {
+pub(super) async fn resolve_rollout(app: &App, given: &str) -> HttpResult<String> {
     let given = given.trim();
     if app.driver.active(given).is_some() {
         return Ok(given.to_string());
