@@ -17,7 +17,8 @@ use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{TargetRecord, TargetUpsert};
 
-/// How long health samples are kept (longer than any sensible gate window).
+/// The longest health samples are kept (the server keeps them only as long as the longest gate
+/// window needs: `sample_retention`).
 pub const SAMPLE_RETENTION: Dur = Dur::mins(15);
 /// Most samples kept per target and service.
 pub const MAX_SAMPLES: usize = 2_000;
@@ -134,6 +135,8 @@ pub struct SourcedOutcome {
 #[derive(Debug, Default)]
 pub struct Fleet {
     inner: RwLock<FleetMap>,
+    /// How long samples are kept, ms (0: [`SAMPLE_RETENTION`]); see `sample_retention`.
+    retention_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Why a report was refused.
@@ -151,7 +154,23 @@ pub enum ReportError {
 
 impl Fleet {
     pub fn load(records: &[TargetRecord]) -> Fleet {
-        Fleet { inner: RwLock::new(records.iter().map(|r| (r.id.clone(), TargetLive::from_record(r))).collect()) }
+        Fleet {
+            inner: RwLock::new(records.iter().map(|r| (r.id.clone(), TargetLive::from_record(r))).collect()),
+            retention_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Keep samples for `retention` from now on (older ones go as reports arrive).
+    pub fn set_retention(&self, retention: Dur) {
+        self.retention_ms.store(retention.0.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long samples are kept.
+    pub fn retention(&self) -> Dur {
+        match self.retention_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => SAMPLE_RETENTION,
+            ms => Dur(ms),
+        }
     }
 
     /// A target enrolled (or enrolled again): its labels and facts are the stored ones now.
@@ -191,6 +210,7 @@ impl Fleet {
                 return Err(ReportError::DuplicateService(s.service.clone()));
             }
         }
+        let retention = self.retention();
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let FleetMap { targets, failing } = &mut *map;
         let t = targets.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
@@ -222,7 +242,7 @@ impl Fleet {
                 sample.at = live.samples.back().map_or(now, |last| now.max(last.at));
                 live.samples.push_back(sample);
             }
-            let oldest = now.saturating_sub(SAMPLE_RETENTION);
+            let oldest = now.saturating_sub(retention);
             while live.samples.front().is_some_and(|s| s.at <= oldest) || live.samples.len() > MAX_SAMPLES {
                 live.samples.pop_front();
             }
@@ -254,6 +274,7 @@ impl Fleet {
         values: &[SourcedValue],
         now: Millis,
     ) -> SourcedOutcome {
+        let retention = self.retention();
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let mut out = SourcedOutcome::default();
         for v in values {
@@ -276,7 +297,7 @@ impl Fleet {
                 ..Sample::default()
             };
             ring.push_back(sample);
-            let oldest = now.saturating_sub(SAMPLE_RETENTION);
+            let oldest = now.saturating_sub(retention);
             while ring.front().is_some_and(|s| s.at <= oldest) || ring.len() > MAX_SAMPLES {
                 ring.pop_front();
             }
@@ -371,6 +392,30 @@ mod tests {
         // A later successful apply of the release clears the failure and the index.
         fleet.record(&a, &report("web", "v2", true, 20), Millis(20)).unwrap();
         assert!(fleet.read().failing("web").is_empty());
+    }
+
+    #[test]
+    fn samples_older_than_the_retention_go() {
+        let record = TargetRecord {
+            id: TargetId::from("a"),
+            labels: Labels::new(),
+            facts: Labels::new(),
+            first_seen: Millis(0),
+            last_seen: Millis(0),
+            desired_version: 0,
+        };
+        let fleet = Fleet::load(&[record]);
+        assert_eq!(fleet.retention(), SAMPLE_RETENTION);
+        fleet.set_retention(Dur::secs(60));
+        let a = TargetId::from("a");
+        for s in (5..=300).step_by(5) {
+            let mut r = report("web", "v1", true, s * 1000);
+            r.services[0].sample = Some(Sample::default());
+            fleet.record(&a, &r, Millis(s * 1000)).unwrap();
+        }
+        let ats: Vec<u64> = fleet.read()[&a].services["web"].samples.iter().map(|s| s.at.0).collect();
+        assert_eq!(ats.first(), Some(&245_000), "only the last minute is kept");
+        assert_eq!(ats.len(), 12);
     }
 
     #[test]

@@ -164,6 +164,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         shutdown: shutdown_rx.clone(),
         watching_since: crate::clock::now(),
     });
+    crate::sample_retention::update(&app);
     let router = routes::router(app.clone());
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {

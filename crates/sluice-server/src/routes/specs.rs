@@ -98,6 +98,7 @@ pub async fn apply(
         .await?;
     applied_spec.version = version;
     app.spec.set(applied_spec);
+    crate::sample_retention::update(&app);
     tracing::info!(version, warnings = warnings.len(), "spec applied");
     Ok(Json(applied(version, true, warnings)))
 }
