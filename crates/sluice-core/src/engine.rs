@@ -19,7 +19,7 @@ pub mod plan;
 pub mod rollout;
 pub mod service;
 
-pub use action::{Action, Event, EventKind, Outcome};
+pub use action::{Action, Event, EventKind, Outcome, ServiceChange};
 pub use gates::{GateEval, Verdict};
 pub use observe::{Observations, Sample};
 pub use plan::{Plan, PlanError, Seeds, StagePlan, TargetInfo};

@@ -369,20 +369,20 @@ mod tests {
         }
     }
 
+    fn record(id: &str) -> TargetRecord {
+        TargetRecord {
+            id: TargetId::from(id),
+            labels: Labels::new(),
+            facts: Labels::new(),
+            first_seen: Millis(0),
+            last_seen: Millis(0),
+            desired_version: 0,
+        }
+    }
+
     #[test]
     fn the_index_of_failing_targets_follows_their_failures() {
-        let records: Vec<TargetRecord> = ["a", "b"]
-            .iter()
-            .map(|id| TargetRecord {
-                id: TargetId::from(*id),
-                labels: Labels::new(),
-                facts: Labels::new(),
-                first_seen: Millis(0),
-                last_seen: Millis(0),
-                desired_version: 0,
-            })
-            .collect();
-        let fleet = Fleet::load(&records);
+        let fleet = Fleet::load(&[record("a"), record("b")]);
         let (a, b) = (TargetId::from("a"), TargetId::from("b"));
         fleet.record(&a, &report("web", "v2", false, 10), Millis(10)).unwrap();
         fleet.record(&b, &report("web", "v2", true, 10), Millis(10)).unwrap();
@@ -396,15 +396,7 @@ mod tests {
 
     #[test]
     fn samples_older_than_the_retention_go() {
-        let record = TargetRecord {
-            id: TargetId::from("a"),
-            labels: Labels::new(),
-            facts: Labels::new(),
-            first_seen: Millis(0),
-            last_seen: Millis(0),
-            desired_version: 0,
-        };
-        let fleet = Fleet::load(&[record]);
+        let fleet = Fleet::load(&[record("a")]);
         assert_eq!(fleet.retention(), SAMPLE_RETENTION);
         fleet.set_retention(Dur::secs(60));
         let a = TargetId::from("a");
@@ -420,15 +412,7 @@ mod tests {
 
     #[test]
     fn samples_stay_in_time_order_when_the_clock_steps_back() {
-        let record = TargetRecord {
-            id: TargetId::from("a"),
-            labels: Labels::new(),
-            facts: Labels::new(),
-            first_seen: Millis(0),
-            last_seen: Millis(0),
-            desired_version: 0,
-        };
-        let fleet = Fleet::load(&[record]);
+        let fleet = Fleet::load(&[record("a")]);
         let a = TargetId::from("a");
         for now in [100, 200, 150, 300] {
             let mut r = report("web", "v1", true, now);

@@ -53,7 +53,8 @@ pub struct Committed {
     pub bytes: u64,
 }
 
-/// Sort the engine's actions into the events to append and the desired-state changes to make.
+/// Sort the engine's actions into the events to append and the desired-state changes to make
+/// (service changes are applied by the caller to the service state it passes in).
 pub fn split_actions(actions: &[Action]) -> (Vec<Event>, Vec<DesiredChange>) {
     let mut events = Vec::new();
     let mut desired = Vec::new();
@@ -65,6 +66,8 @@ pub fn split_actions(actions: &[Action]) -> (Vec<Event>, Vec<DesiredChange>) {
             Action::RollBack { targets, to } => {
                 desired.extend(targets.iter().map(|t| DesiredChange { target: t.clone(), release: to.clone() }))
             }
+            // The caller applies it to the service state it writes with the transition.
+            Action::Service(_) => {}
         }
     }
     (events, desired)

@@ -18,6 +18,43 @@ pub enum Action {
     RollBack { targets: Vec<TargetId>, to: Option<ReleaseId> },
     /// Append an event to the audit log.
     Record(Box<Event>),
+    /// The service's standing changes: the shell applies it to the service's `ServiceState`
+    /// ([`ServiceState::apply`](super::ServiceState::apply)) and persists it with the rest of
+    /// the step. The engine says when; no shell decides it on its own.
+    Service(ServiceChange),
+}
+
+impl ServiceChange {
+    /// The change a rollout's start makes.
+    pub fn started(r: &super::Rollout) -> ServiceChange {
+        ServiceChange::Started { rollout: r.id.clone(), release: r.release.clone() }
+    }
+
+    /// The change a finished rollout made (`None` while it runs).
+    pub fn finished(r: &super::Rollout) -> Option<ServiceChange> {
+        match &r.phase {
+            super::Phase::Finished { outcome, why, .. } => Some(ServiceChange::Finished {
+                rollout: r.id.clone(),
+                release: r.release.clone(),
+                outcome: *outcome,
+                revert: r.revert,
+                why: why.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A change of a service's standing that a rollout causes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "change")]
+pub enum ServiceChange {
+    /// The rollout became the service's active one (a release queued the same is no longer
+    /// waiting).
+    Started { rollout: String, release: ReleaseId },
+    /// The rollout ended: completed, its release is known-good (a revert's also leaves the
+    /// history of earlier ones); rolled back or incomplete, the service is held.
+    Finished { rollout: String, release: ReleaseId, outcome: Outcome, revert: bool, why: String },
 }
 
 /// How a rollout ended.

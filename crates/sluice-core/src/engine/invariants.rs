@@ -233,7 +233,7 @@ pub fn check_actions(r: &Rollout, failed_before: bool, actions: &[Action]) -> Ve
                     }
                 }
             }
-            Action::Record(_) => {}
+            Action::Record(_) | Action::Service(_) => {}
         }
     }
     v
@@ -255,7 +255,7 @@ pub fn apply_desired(desired: &mut BTreeMap<TargetId, Option<ReleaseId>>, action
                     desired.insert(t.clone(), to.clone());
                 }
             }
-            Action::Record(_) => {}
+            Action::Record(_) | Action::Service(_) => {}
         }
     }
 }
@@ -270,7 +270,7 @@ pub fn tally_desired(tally: &mut DesiredTally, actions: &[Action]) {
         let (targets, release) = match a {
             Action::SetDesired { targets, release } => (targets, Some(release.clone())),
             Action::RollBack { targets, to } => (targets, to.clone()),
-            Action::Record(_) => continue,
+            Action::Record(_) | Action::Service(_) => continue,
         };
         for t in targets {
             let entry = tally.entry(t.clone()).or_insert((None, 0));

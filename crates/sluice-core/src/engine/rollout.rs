@@ -26,7 +26,7 @@ pub use self::marks::{StageMarks, Told};
 pub use self::progress::{PhaseKind, StageProgress, StageState, WaveState};
 pub use self::silence::FRESH_INTERVALS;
 pub use self::stored::MissingPlan;
-use super::action::{Action, Event, EventKind, Outcome};
+use super::action::{Action, Event, EventKind, Outcome, ServiceChange};
 use super::gates::{GateEval, Verdict};
 use super::observe::Observations;
 use super::plan::{Plan, PlanError, Seeds, TargetInfo};
@@ -280,6 +280,7 @@ impl Rollout {
                 revert: opts.revert,
             },
         );
+        out.push(Action::Service(ServiceChange::started(&r)));
         r.enter_stage(&mut out, now, 0);
         Ok((r, out))
     }
@@ -436,6 +437,7 @@ impl Rollout {
     fn finish(&mut self, out: &mut Vec<Action>, now: Millis, outcome: Outcome, why: String) {
         self.record(out, now, EventKind::Finished { outcome, why: why.clone() });
         self.phase = Phase::Finished { outcome, at: now, why };
+        out.extend(ServiceChange::finished(self).map(Action::Service));
     }
 
     fn record(&self, out: &mut Vec<Action>, now: Millis, kind: EventKind) {

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::action::Outcome;
-use super::rollout::Rollout;
+use super::action::{Outcome, ServiceChange};
 use crate::release::ReleaseId;
 use crate::time::Millis;
 
@@ -75,47 +74,65 @@ impl ServiceState {
         Ok(())
     }
 
-    pub fn started(&mut self, rollout: &str) {
-        self.active = Some(rollout.to_string());
+    /// Apply a change the engine decided ([`Action::Service`](super::Action::Service)), at
+    /// `now`. Shells call this for every such action, in order, and persist the result with
+    /// the step that caused it.
+    pub fn apply(&mut self, change: &ServiceChange, now: Millis) {
+        match change {
+            ServiceChange::Started { rollout, release } => {
+                self.active = Some(rollout.clone());
+                if self.queued.as_ref().is_some_and(|q| q.release == *release) {
+                    self.queued = None; // it starts now
+                }
+            }
+            ServiceChange::Finished { rollout, release, outcome, revert, why } => {
+                if self.active.as_deref() == Some(rollout.as_str()) {
+                    self.active = None;
+                }
+                match outcome {
+                    Outcome::Completed => {
+                        if *revert {
+                            // Back to an earlier known-good: it leaves the history.
+                            if self.previous.last() == Some(release) {
+                                self.previous.pop();
+                            }
+                        } else if let Some(old) = self.known_good.take().filter(|old| old != release) {
+                            self.previous.push(old);
+                            if self.previous.len() > HISTORY {
+                                self.previous.remove(0);
+                            }
+                        }
+                        self.known_good = Some(release.clone());
+                    }
+                    Outcome::RolledBack | Outcome::RollbackIncomplete => {
+                        // The same release waiting behind it failed already: it does not start
+                        // again when the hold is cleared.
+                        if self.queued.as_ref().is_some_and(|q| q.release == *release) {
+                            self.queued = None;
+                        }
+                        self.hold = Some(Hold {
+                            release: release.clone(),
+                            rollout: rollout.clone(),
+                            why: why.clone(),
+                            at: now,
+                        });
+                    }
+                    Outcome::Aborted => {}
+                }
+            }
+        }
     }
 
-    /// Take a finished rollout's result: completed → known-good; rolled back → hold.
-    pub fn finished(&mut self, rollout: &Rollout, now: Millis) {
-        if self.active.as_deref() == Some(rollout.id.as_str()) {
-            self.active = None;
-        }
-        match &rollout.phase {
-            super::rollout::Phase::Finished { outcome: Outcome::Completed, .. } => {
-                if rollout.revert {
-                    // Back to an earlier known-good: it leaves the history.
-                    if self.previous.last() == Some(&rollout.release) {
-                        self.previous.pop();
-                    }
-                } else if let Some(old) = self.known_good.take().filter(|old| *old != rollout.release) {
-                    self.previous.push(old);
-                    if self.previous.len() > HISTORY {
-                        self.previous.remove(0);
-                    }
-                }
-                self.known_good = Some(rollout.release.clone());
+    /// Apply every service change among `actions`, in order; whether there was any.
+    pub fn apply_all(&mut self, actions: &[super::Action], now: Millis) -> bool {
+        let mut any = false;
+        for a in actions {
+            if let super::Action::Service(change) = a {
+                self.apply(change, now);
+                any = true;
             }
-            super::rollout::Phase::Finished {
-                outcome: Outcome::RolledBack | Outcome::RollbackIncomplete, why, ..
-            } => {
-                // The same release waiting behind it failed already: it does not start again
-                // when the hold is cleared.
-                if self.queued.as_ref().is_some_and(|q| q.release == rollout.release) {
-                    self.queued = None;
-                }
-                self.hold = Some(Hold {
-                    release: rollout.release.clone(),
-                    rollout: rollout.id.clone(),
-                    why: why.clone(),
-                    at: now,
-                });
-            }
-            _ => {}
         }
+        any
     }
 
     /// What `rollout revert` returns the service to: the known-good before the current one.

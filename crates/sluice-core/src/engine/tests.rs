@@ -278,7 +278,7 @@ fn abort_and_manual_rollback_return_to_known_good() {
             previous: Vec::new(),
             queued: None,
         };
-        svc.finished(&r, Millis(1));
+        svc.apply(&crate::engine::ServiceChange::finished(&r).expect("finished"), Millis(1));
         assert_eq!(svc.hold.is_some(), outcome == Outcome::RolledBack);
         assert_eq!(svc.known_good, Some("v1".into()));
     }
@@ -310,15 +310,35 @@ fn approval_gates_a_stage() {
 }
 
 #[test]
+fn the_service_standing_changes_only_as_the_engine_says() {
+    let mut fleet = Fleet::new(&[("dev", 2), ("prod", 6)], Some("v1"));
+    let (r, first) = start(&fleet, &StartOptions::default());
+    let (r, all) = drive(&mut fleet, r, first, 3_600_000);
+    assert_eq!(r.outcome(), Some(Outcome::Completed));
+    let changes: Vec<&ServiceChange> =
+        all.iter().filter_map(|a| if let Action::Service(c) = a { Some(c) } else { None }).collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(matches!(changes[0], ServiceChange::Started { rollout, .. } if rollout == &r.id));
+    assert!(matches!(changes[1], ServiceChange::Finished { outcome: Outcome::Completed, .. }));
+    let mut svc = ServiceState { known_good: Some("v1".into()), ..ServiceState::default() };
+    let finish = all.iter().position(|a| matches!(a, Action::Service(ServiceChange::Finished { .. }))).unwrap();
+    svc.apply_all(&all[..finish], Millis(0));
+    assert!(matches!(svc.may_start(), Err(Refusal::Conflict(_))), "started: {svc:?}");
+    svc.apply_all(&all, Millis(1));
+    assert_eq!((svc.active.as_deref(), svc.known_good.as_ref()), (None, Some(&r.release)));
+    assert_eq!(svc.previous, vec![ReleaseId::from("v1")]);
+}
+
+#[test]
 fn a_held_service_refuses_new_rollouts_until_cleared() {
     let mut svc = ServiceState::default();
-    svc.started("r1");
+    svc.apply(&crate::engine::ServiceChange::Started { rollout: "r1".into(), release: "v2".into() }, Millis(0));
     assert!(matches!(svc.may_start(), Err(Refusal::Conflict(_))));
     let mut fleet = Fleet::new(&[("dev", 2)], Some("v1"));
     fleet.bad = Some("v2".into());
     let (r, first) = start(&fleet, &StartOptions::default());
     let (r, _) = drive(&mut fleet, r, first, 600_000);
-    svc.finished(&r, Millis(1));
+    svc.apply(&crate::engine::ServiceChange::finished(&r).expect("finished"), Millis(1));
     assert!(matches!(svc.may_start(), Err(Refusal::Held(_))));
     assert!(svc.clear_hold().is_some());
     assert!(svc.may_start().is_ok());

@@ -285,13 +285,8 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     violations.extend(invariants::check_actions(&rollout, false, &actions));
     violations.extend(check_desired(&rollout, &actions));
     count_violations(app, &id, &violations);
-    service_state.started(&id);
-    if service_state.queued.as_ref().is_some_and(|q| q.release == rollout.release) {
-        service_state.queued = None; // it starts now
-    }
-    if rollout.is_finished() {
-        service_state.finished(&rollout, now);
-    }
+    // The engine says how the service's standing changes (started; finished at once).
+    service_state.apply_all(&actions, now);
     let (events, desired) = split_actions(&actions);
     let transition = Transition {
         rollout: &rollout,
@@ -462,9 +457,10 @@ async fn commit(
 ) -> Result<(), StoreError> {
     let (events, desired) = split_actions(actions);
     let rollout = &record.rollout;
-    let service_state = if rollout.is_finished() {
+    // The service's standing changes only when the engine says so (a rollout finished).
+    let service_state = if actions.iter().any(|a| matches!(a, Action::Service(_))) {
         let mut ss = app.store.get_service_state(&rollout.service).await?;
-        ss.finished(rollout, now);
+        ss.apply_all(actions, now);
         Some(ss)
     } else {
         None

@@ -133,7 +133,7 @@ async fn a_queued_release_whose_rollout_ended_before_a_crash_starts_at_the_next_
     rec.rollout.phase = Phase::Finished { outcome: Outcome::Aborted, at: now, why: "aborted by test".into() };
     actions.retain(|a| !matches!(a, sluice_core::engine::Action::RollBack { .. }));
     let mut state = store.get_service_state("web").await.unwrap();
-    state.finished(&rec.rollout, now);
+    state.apply(&sluice_core::engine::ServiceChange::finished(&rec.rollout).expect("finished"), now);
     assert!(state.queued.is_some() && state.active.is_none());
     let (events, _) = split_actions(&actions);
     let tr = Transition { rollout: &rec.rollout, service_state: Some(&state), events: &events, actor: "test", at: now };

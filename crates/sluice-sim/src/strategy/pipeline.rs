@@ -173,7 +173,6 @@ impl Driver<'_> {
                 self.violations += check_plan(&rollout).len() as u64;
                 self.violations += check_actions(&rollout, false, &actions).len() as u64;
                 self.violations += check_step(&rollout, world.now, &*world, &actions).len() as u64;
-                self.state.started(&rollout.id);
                 self.rollout = Some(rollout);
                 self.tally.clear();
                 self.approval_asked = false;
@@ -226,6 +225,8 @@ impl Driver<'_> {
         let ctx = world.ctx;
         self.violations += check_rollback_targets(&self.probated, actions).len() as u64;
         tally_desired(&mut self.tally, actions);
+        // The engine says how the service's standing changes.
+        self.state.apply_all(actions, world.now);
         let moves = actions.iter().any(|a| !matches!(a, Action::Record(_)));
         if let Some(r) = self.rollout.as_ref().filter(|_| moves) {
             self.violations += check_desired(r, &self.tally, true).len() as u64;
@@ -243,6 +244,7 @@ impl Driver<'_> {
                     world.tell(ids, r, Delay::Rollback);
                 }
                 Action::Record(e) => self.record(world, e),
+                Action::Service(_) => {} // applied above
             }
         }
     }
@@ -363,7 +365,6 @@ impl Driver<'_> {
         let now = world.now;
         let Some(r) = &self.rollout else { return };
         if r.is_finished() {
-            self.state.finished(r, now);
             match r.outcome() {
                 Some(EngineOutcome::Completed) => {
                     self.counts.shipped += 1;

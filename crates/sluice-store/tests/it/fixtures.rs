@@ -110,7 +110,7 @@ pub async fn start(store: &SqliteStore, id: &str, at: u64) -> (Rollout, ServiceS
     )
     .unwrap();
     let mut state = store.get_service_state(SERVICE).await.unwrap();
-    state.started(id);
+    state.apply_all(&actions, Millis(at));
     let committed = write_first(store, &rollout, &state, &actions, at).await;
     (rollout, state, committed)
 }

@@ -22,7 +22,7 @@ async fn drive(store: &SqliteStore, mut rollout: Rollout, mut version: u64, mut 
         let (events, _) = split_actions(&actions);
         let finished = rollout.is_finished();
         if finished {
-            state.finished(&rollout, now);
+            state.apply(&sluice_core::engine::ServiceChange::finished(&rollout).expect("finished"), now);
         }
         let t = Transition {
             rollout: &rollout,
@@ -311,7 +311,7 @@ async fn commit(
     let (events, _) = split_actions(actions);
     let mut state = store.get_service_state(SERVICE).await.unwrap();
     if rollout.is_finished() {
-        state.finished(rollout, Millis(at));
+        state.apply(&sluice_core::engine::ServiceChange::finished(rollout).expect("finished"), Millis(at));
     }
     let t = Transition {
         rollout,

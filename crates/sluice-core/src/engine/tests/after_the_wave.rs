@@ -84,7 +84,7 @@ fn a_failure_after_the_last_bake_is_caught_in_probation_and_never_becomes_known_
     fleet.bad_targets = Some(ids(&last_wave));
     fleet.bad_after = Some(40_000);
     let mut state = ServiceState { known_good: Some("v1".into()), ..ServiceState::default() };
-    state.started(&r.id);
+    state.apply_all(&first, Millis(0));
     let (r, all) = drive_with(&mut fleet, r, first, 3_600_000, |_, _, _| {});
     assert_eq!(r.outcome(), Some(Outcome::RolledBack), "{:?}", r.phase);
     let (probation_at, _) =
@@ -94,7 +94,7 @@ fn a_failure_after_the_last_bake_is_caught_in_probation_and_never_becomes_known_
     let why = rollback_why(&all);
     assert!(why.contains("failed in probation") && why.contains("never became known-good"), "{why}");
     assert!(first_event(&all, |e| matches!(e, EventKind::ProbationPassed { .. })).is_none());
-    state.finished(&r, rb_at);
+    state.apply(&crate::engine::ServiceChange::finished(&r).expect("finished"), rb_at);
     assert_eq!(state.known_good, Some("v1".into()), "the release never became known-good");
     assert!(state.hold.is_some());
     assert!(all_on(&fleet, "v1"));
@@ -119,7 +119,7 @@ fn a_good_release_becomes_known_good_only_when_probation_ends() {
     assert!(matches!(kind, EventKind::ProbationPassed { observed } if observed >= Dur::mins(2)));
     assert!(passed >= began + Dur::mins(2), "{passed:?} {began:?}");
     let mut state = ServiceState { known_good: Some("v1".into()), ..ServiceState::default() };
-    state.finished(&r, passed);
+    state.apply(&crate::engine::ServiceChange::finished(&r).expect("finished"), passed);
     assert_eq!(state.known_good, Some("v2".into()));
 }
 

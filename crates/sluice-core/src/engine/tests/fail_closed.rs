@@ -287,7 +287,7 @@ fn a_rollback_that_never_lands_ends_incomplete_naming_each_target_and_why() {
         previous: Vec::new(),
         queued: None,
     };
-    svc.finished(&r, Millis(1));
+    svc.apply(&crate::engine::ServiceChange::finished(&r).expect("finished"), Millis(1));
     assert!(svc.hold.is_some(), "an incomplete rollback holds the service");
 }
 

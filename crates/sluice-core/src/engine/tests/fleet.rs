@@ -110,7 +110,7 @@ impl Fleet {
                         self.pending.push((t.clone(), to.clone(), now + Dur(self.apply_delay)));
                     }
                 }
-                Action::Record(_) => {}
+                Action::Record(_) | Action::Service(_) => {}
             }
         }
     }
