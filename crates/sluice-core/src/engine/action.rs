@@ -119,6 +119,9 @@ pub enum EventKind {
     Approved {
         stage: String,
         by: String,
+        /// Why, as the person gave it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     WaveStarted {
         stage: String,
@@ -181,6 +184,8 @@ pub enum EventKind {
     },
     Paused {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A gate with `on_fail: pause` failed: promotion stopped, waiting for a person.
     GatePaused {
@@ -214,6 +219,8 @@ pub enum EventKind {
     },
     Resumed {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     RollbackStarted {
         why: String,

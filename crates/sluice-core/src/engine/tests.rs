@@ -235,7 +235,7 @@ fn pause_stops_promotion_but_not_protection() {
     let mut fleet = Fleet::new(&[("dev", 2), ("prod", 10)], Some("v1"));
     let (mut r, first) = start(&fleet, &StartOptions::default());
     fleet.carry_out(Millis(0), &first);
-    let acts = r.command(Millis(0), &Command::Pause { by: "ann".into() }).expect("pause");
+    let acts = r.command(Millis(0), &Command::Pause { by: "ann".into(), reason: None }).expect("pause");
     assert!(matches!(events(&acts)[0], EventKind::Paused { .. }));
     // While paused for a long time nothing moves forward.
     let mut now = Millis(0);
@@ -254,13 +254,13 @@ fn pause_stops_promotion_but_not_protection() {
         fleet.carry_out(now, &acts);
     }
     assert!(matches!(r.phase, Phase::RollingBack { .. } | Phase::Finished { .. }));
-    assert!(r.command(now, &Command::Resume { by: "ann".into() }).is_err());
+    assert!(r.command(now, &Command::Resume { by: "ann".into(), reason: None }).is_err());
 }
 
 #[test]
 fn abort_and_manual_rollback_return_to_known_good() {
     for (cmd, outcome) in [
-        (Command::Abort { by: "ann".into() }, Outcome::Aborted),
+        (Command::Abort { by: "ann".into(), reason: None }, Outcome::Aborted),
         (Command::Rollback { by: "ann".into(), reason: "customer report".into() }, Outcome::RolledBack),
     ] {
         let mut fleet = Fleet::new(&[("dev", 2), ("prod", 10)], Some("v1"));
@@ -303,7 +303,7 @@ fn approval_gates_a_stage() {
     let (mut r, _) = drive(&mut fleet, r, first, 300_000);
     assert!(matches!(r.phase, Phase::AwaitingApproval { stage: 2, .. }));
     assert!(r.touched().all(|t| !t.0.starts_with("prod")));
-    let acts = r.command(Millis(300_000), &Command::Approve { by: "bob".into() }).expect("approve");
+    let acts = r.command(Millis(300_000), &Command::Approve { by: "bob".into(), reason: None }).expect("approve");
     assert!(acts.iter().any(|a| matches!(a, Action::SetDesired { .. })));
     let (r, _) = drive(&mut fleet, r, acts, 3_600_000);
     assert_eq!(r.outcome(), Some(Outcome::Completed));
@@ -474,10 +474,10 @@ proptest! {
             }
             fleet.advance(now);
             if pause_at == Some(tick) {
-                let _ = r.command(now, &Command::Pause { by: "p".into() });
+                let _ = r.command(now, &Command::Pause { by: "p".into(), reason: None });
             }
             if pause_at.map(|p| p + 30) == Some(tick) {
-                let _ = r.command(now, &Command::Resume { by: "p".into() });
+                let _ = r.command(now, &Command::Resume { by: "p".into(), reason: None });
             }
             let failed_before = r.failed;
             let acts = r.step(now, &fleet);
@@ -570,7 +570,7 @@ fn a_rollback_a_target_never_confirms_ends_incomplete_naming_it_after_the_timeou
         let acts = r.step(now, &fleet);
         fleet.carry_out(now, &acts);
     }
-    let acts = r.command(now, &Command::Abort { by: "ann".into() }).unwrap();
+    let acts = r.command(now, &Command::Abort { by: "ann".into(), reason: None }).unwrap();
     // One touched target is offline: it never takes the rollback.
     let offline = r.touched().next().unwrap().clone();
     let moved: Vec<Action> = acts

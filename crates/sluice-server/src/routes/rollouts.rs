@@ -214,13 +214,15 @@ pub async fn command(
     JsonOrEmpty(body): JsonOrEmpty<RolloutCommand>,
 ) -> HttpResult<Json<RolloutView>> {
     let by = ADMIN_ACTOR.to_string();
+    // Every `--reason` is recorded in the event the command causes.
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
     let cmd = match command.as_str() {
-        "pause" => Command::Pause { by },
-        "resume" => Command::Resume { by },
-        "abort" => Command::Abort { by },
-        "approve" => Command::Approve { by },
+        "pause" => Command::Pause { by, reason },
+        "resume" => Command::Resume { by, reason },
+        "abort" => Command::Abort { by, reason },
+        "approve" => Command::Approve { by, reason },
         "rollback" => {
-            let Some(reason) = body.reason.filter(|r| !r.trim().is_empty()) else {
+            let Some(reason) = reason else {
                 return Err(HttpError::bad_request("a rollback needs a reason (`reason`)"));
             };
             Command::Rollback { by, reason }

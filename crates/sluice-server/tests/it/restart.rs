@@ -128,7 +128,7 @@ async fn a_queued_release_whose_rollout_ended_before_a_crash_starts_at_the_next_
     // What the dead server had committed last: the first rollout aborted and finished.
     let store = sluice_store::SqliteStore::open(dir.path()).await.unwrap();
     let mut rec = store.get_rollout(&first.id).await.unwrap();
-    let mut actions = rec.rollout.command(rec.updated_at, &Command::Abort { by: "test".into() }).unwrap();
+    let mut actions = rec.rollout.command(rec.updated_at, &Command::Abort { by: "test".into(), reason: None }).unwrap();
     let now = rec.updated_at + sluice_core::time::Dur(1);
     rec.rollout.phase = Phase::Finished { outcome: Outcome::Aborted, at: now, why: "aborted by test".into() };
     actions.retain(|a| !matches!(a, sluice_core::engine::Action::RollBack { .. }));

@@ -181,18 +181,31 @@ async fn a_second_rollout_of_a_busy_service_is_a_conflict_naming_the_first() {
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
     assert!(err.to_string().contains(&first.id), "{err}");
     assert_eq!(t.admin.rollouts(false).await.unwrap().len(), 1);
-    // Commands: pause/resume, a rollback needs a reason, abort ends it.
-    let paused = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap();
+    // Commands: pause/resume, a rollback needs a reason, abort ends it. Every reason given is
+    // recorded in the event the command causes.
+    let why = |r: &str| RolloutCommand { reason: Some(r.to_string()) };
+    let paused = t.admin.command(&first.id, CommandKind::Pause, &why("waiting for the CDN team")).await.unwrap();
     assert_eq!(paused.phase, PhaseKind::Paused);
     let err = t.admin.command(&first.id, CommandKind::Pause, &RolloutCommand::default()).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
-    t.admin.command(&first.id, CommandKind::Resume, &RolloutCommand::default()).await.unwrap();
+    t.admin.command(&first.id, CommandKind::Resume, &why("CDN team says go")).await.unwrap();
     let err = t.admin.command(&first.id, CommandKind::Rollback, &RolloutCommand::default()).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
-    let aborted = t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap();
+    let aborted = t.admin.command(&first.id, CommandKind::Abort, &why("wrong release picked")).await.unwrap();
     assert_eq!(aborted.phase, PhaseKind::RollingBack);
     let done = finished(&t.admin, &first.id, Duration::from_secs(10)).await;
     assert_eq!(done.outcome, Some(Outcome::Aborted));
+    assert!(done.reason.as_deref().is_some_and(|r| r.contains("wrong release picked")), "{:?}", done.reason);
+    let events = t.admin.events(0, 10_000, Some(&first.id)).await.unwrap();
+    let reason_of = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .and_then(|e| e.body.get("reason"))
+            .and_then(|r| r.as_str().map(str::to_string))
+    };
+    assert_eq!(reason_of("paused").as_deref(), Some("waiting for the CDN team"));
+    assert_eq!(reason_of("resumed").as_deref(), Some("CDN team says go"));
     assert!(all_events(&t.admin).await.len() > before);
     // Aborting does not hold the service: the next rollout may start.
     let err = t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand::default()).await.unwrap_err();

@@ -200,7 +200,7 @@ impl Driver<'_> {
     fn approve(&mut self, world: &mut World<'_>) {
         let Some(r) = self.rollout.as_mut() else { return };
         let failed_before = r.failed;
-        if let Ok(actions) = r.command(world.now, &Command::Approve { by: "operator".into() }) {
+        if let Ok(actions) = r.command(world.now, &Command::Approve { by: "operator".into(), reason: None }) {
             self.violations += check_actions(r, failed_before, &actions).len() as u64;
             self.violations += check_step(r, world.now, &*world, &actions).len() as u64;
             self.approval_asked = false;

@@ -61,7 +61,7 @@ async fn everything_is_there_after_reopening() {
     fixtures::releases(&store).await;
     store.put_bundle(&bundle_digest(b"bundle"), b"bundle", Millis(2)).await.unwrap();
     let (mut rollout, _, first) = fixtures::start(&store, "r1", 10).await;
-    let acts = rollout.command(Millis(20), &Command::Pause { by: "bob".into() }).unwrap();
+    let acts = rollout.command(Millis(20), &Command::Pause { by: "bob".into(), reason: None }).unwrap();
     let (events, _) = split_actions(&acts);
     let t = Transition { rollout: &rollout, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     store.commit_transition(first.version, &t).await.unwrap();

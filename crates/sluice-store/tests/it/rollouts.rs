@@ -101,7 +101,7 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
     fixtures::releases(&store).await;
     let (mut rollout, _, first) = fixtures::start(&store, "r1", 10).await;
 
-    let pause = rollout.command(Millis(20), &Command::Pause { by: "bob".into() }).unwrap();
+    let pause = rollout.command(Millis(20), &Command::Pause { by: "bob".into(), reason: None }).unwrap();
     let (events, _) = split_actions(&pause);
     let t = Transition { rollout: &rollout, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     assert_eq!(store.commit_transition(first.version, &t).await.unwrap().version, 2);
@@ -134,8 +134,8 @@ async fn two_drivers_racing_on_one_version_one_wins() {
     let (rollout, _, first) = fixtures::start(&store, "r1", 10).await;
     let mut a = rollout.clone();
     let mut b = rollout.clone();
-    let ea = split_actions(&a.command(Millis(20), &Command::Pause { by: "a".into() }).unwrap()).0;
-    let eb = split_actions(&b.command(Millis(20), &Command::Abort { by: "b".into() }).unwrap()).0;
+    let ea = split_actions(&a.command(Millis(20), &Command::Pause { by: "a".into(), reason: None }).unwrap()).0;
+    let eb = split_actions(&b.command(Millis(20), &Command::Abort { by: "b".into(), reason: None }).unwrap()).0;
     let ta = Transition { rollout: &a, service_state: None, events: &ea, actor: "a", at: Millis(20) };
     let tb = Transition { rollout: &b, service_state: None, events: &eb, actor: "b", at: Millis(20) };
     let (ra, rb) =
@@ -275,7 +275,7 @@ async fn one_active_rollout_per_service() {
     assert!(store.create_rollout(&t).await.unwrap_err().is_not_found());
 
     // Once r1 is over, r2 may start.
-    let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into() }).unwrap();
+    let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into(), reason: None }).unwrap();
     let (events, _) = split_actions(&acts);
     let t = Transition { rollout: &r1, service_state: None, events: &events, actor: "bob", at: Millis(20) };
     let v = store.commit_transition(first.version, &t).await.unwrap().version;
@@ -338,7 +338,7 @@ async fn desired_state_follows_from_the_stored_rollouts_and_folding_changes_noth
     let d = store.desired_for(&moved[0]).await.unwrap();
     assert_eq!((d.version, d.services[0].release.clone()), (1, Some("sha256:v2".into())));
     assert_eq!(d.services[0].rollout.as_deref(), Some("r1"));
-    let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into() }).unwrap();
+    let acts = r1.command(Millis(20), &Command::Abort { by: "bob".into(), reason: None }).unwrap();
     let v = commit(&store, &r1, first.version, &acts, 20).await;
     let d = store.desired_for(&moved[0]).await.unwrap();
     assert_eq!((d.version, d.services[0].release.clone()), (2, Some("sha256:v1".into())), "sent back");

@@ -10,24 +10,31 @@ use crate::time::{Dur, Millis};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum Command {
+    /// Every command but `rollback` may carry a reason (the `--reason` a person gave); it is
+    /// recorded in the event the command causes.
     Pause {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Resume {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Approve {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Stop and return every touched target to known-good; the service is not held.
     Abort {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Return every touched target to known-good now and hold the service, as a failed gate does.
-    Rollback {
-        by: String,
-        reason: String,
-    },
+    Rollback { by: String, reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,19 +54,19 @@ impl Rollout {
             phase: r.phase_name().to_string(),
         };
         match cmd {
-            Command::Pause { by } => match &self.phase {
+            Command::Pause { by, reason } => match &self.phase {
                 Phase::Applying { .. }
                 | Phase::Baking { .. }
                 | Phase::AwaitingApproval { .. }
                 | Phase::Probation { .. } => {
-                    self.record(&mut out, now, EventKind::Paused { by: by.clone() });
+                    self.record(&mut out, now, EventKind::Paused { by: by.clone(), reason: reason.clone() });
                     self.phase = Phase::Paused { resume_to: Box::new(self.phase.clone()), by: by.clone() };
                 }
                 _ => return Err(refuse(self, "pause")),
             },
-            Command::Resume { by } => match self.phase.clone() {
+            Command::Resume { by, reason } => match self.phase.clone() {
                 Phase::Paused { resume_to, .. } => {
-                    self.record(&mut out, now, EventKind::Resumed { by: by.clone() });
+                    self.record(&mut out, now, EventKind::Resumed { by: by.clone(), reason: reason.clone() });
                     // A bake must be one unbroken healthy stretch: it starts over. An apply gets
                     // its full deadline again (a person held it).
                     self.phase = match *resume_to {
@@ -75,18 +82,25 @@ impl Rollout {
                 }
                 _ => return Err(refuse(self, "resume")),
             },
-            Command::Approve { by } => match self.phase.clone() {
+            Command::Approve { by, reason } => match self.phase.clone() {
                 Phase::AwaitingApproval { stage, .. } => {
                     self.approved.insert(stage);
                     let name = self.plan.stages[stage].name.clone();
-                    self.record(&mut out, now, EventKind::Approved { stage: name, by: by.clone() });
+                    let reason = reason.clone();
+                    self.record(&mut out, now, EventKind::Approved { stage: name, by: by.clone(), reason });
                     self.enter_stage(&mut out, now, stage);
                 }
                 _ => return Err(refuse(self, "approve")),
             },
-            Command::Abort { by } => match self.phase {
+            Command::Abort { by, reason } => match self.phase {
                 Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "abort")),
-                _ => self.begin_rollback(&mut out, now, format!("aborted by {by}"), Outcome::Aborted),
+                _ => {
+                    let why = match reason {
+                        Some(r) => format!("aborted by {by}: {r}"),
+                        None => format!("aborted by {by}"),
+                    };
+                    self.begin_rollback(&mut out, now, why, Outcome::Aborted)
+                }
             },
             Command::Rollback { by, reason } => match self.phase {
                 Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "roll back")),

@@ -161,11 +161,11 @@ fn a_failing_gate_with_on_fail_pause_keeps_the_candidate_and_waits_for_a_person(
     assert_eq!(fleet.running.get(&first_prod), Some(&Some("v2".into())), "the candidate stays where it is");
     // A person resumes: the gate still fails, so it pauses again; then they abort.
     let now = Millis(901_000);
-    r.command(now, &Command::Resume { by: "alice".into() }).expect("resume");
+    r.command(now, &Command::Resume { by: "alice".into(), reason: None }).expect("resume");
     let acts = r.step(now + Dur(1_000), &fleet);
     assert!(matches!(r.phase, Phase::Paused { .. }), "{:?}", r.phase);
     assert!(events(&acts).iter().any(|e| matches!(e, EventKind::GatePaused { .. })));
-    let acts = r.command(now + Dur(2_000), &Command::Abort { by: "alice".into() }).expect("abort");
+    let acts = r.command(now + Dur(2_000), &Command::Abort { by: "alice".into(), reason: None }).expect("abort");
     assert!(acts.iter().any(|a| matches!(a, Action::RollBack { .. })));
 }
 
