@@ -185,12 +185,12 @@ impl Driver {
         let mut out = Vec::new();
         for stage in r.judged_stages() {
             let Some(sp) = r.plan.stages.get(stage) else { continue };
-            let told = r.marks.get(stage).map_or(0, |m| m.told_end());
+            let told = r.told_in(stage);
             let end = match current {
                 Some((s, wave)) if s == stage => sp.wave_end(wave).min(told),
                 _ => told,
             };
-            out.extend(sp.targets[..end.min(sp.targets.len())].iter().filter(|t| !r.excluded.contains(*t)).cloned());
+            out.extend(sp.targets[..end].iter().filter(|t| !r.excluded.contains(*t)).cloned());
         }
         out
     }

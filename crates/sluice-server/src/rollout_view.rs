@@ -102,7 +102,7 @@ pub fn targets_view(rec: &RolloutRecord) -> RolloutTargetsView {
                 name: sp.name.clone(),
                 targets: sp.targets.clone(),
                 wave_ends: sp.wave_ends.clone(),
-                told: r.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()),
+                told: r.told_in(i),
             })
             .collect(),
         excluded: r.excluded.iter().cloned().collect(),

@@ -412,20 +412,23 @@ impl Metrics {
         Ok(Metrics { http: reqwest::Client::builder().build()?, url: format!("{base}/metrics") })
     }
 
-    /// `sluice_store_transition_bytes` sum (bytes) and count (transitions) so far.
-    async fn transition_bytes(&self) -> anyhow::Result<(f64, f64)> {
+    /// A histogram's `_sum` and `_count` on the server's `/metrics` now.
+    async fn histogram(&self, name: &str) -> anyhow::Result<(f64, f64)> {
         let resp = self.http.get(&self.url).timeout(Duration::from_secs(30)).send().await?.error_for_status()?;
         let text = resp.text().await?;
-        let get = |name: &str| prometheus_text::value(&text, name).with_context(|| format!("no {name} in /metrics"));
-        Ok((get("sluice_store_transition_bytes_sum")?, get("sluice_store_transition_bytes_count")?))
+        let get =
+            |series: String| prometheus_text::value(&text, &series).with_context(|| format!("no {series} in /metrics"));
+        Ok((get(format!("{name}_sum"))?, get(format!("{name}_count"))?))
+    }
+
+    /// `sluice_store_transition_bytes` sum (bytes) and count (transitions) so far.
+    async fn transition_bytes(&self) -> anyhow::Result<(f64, f64)> {
+        self.histogram("sluice_store_transition_bytes").await
     }
 
     /// `sluice_store_commit_seconds` sum (seconds) and count (transitions committed) so far.
     async fn store_commits(&self) -> anyhow::Result<(f64, f64)> {
-        let resp = self.http.get(&self.url).timeout(Duration::from_secs(30)).send().await?.error_for_status()?;
-        let text = resp.text().await?;
-        let get = |name: &str| prometheus_text::value(&text, name).with_context(|| format!("no {name} in /metrics"));
-        Ok((get("sluice_store_commit_seconds_sum")?, get("sluice_store_commit_seconds_count")?))
+        self.histogram("sluice_store_commit_seconds").await
     }
 }
 

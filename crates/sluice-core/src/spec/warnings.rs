@@ -15,44 +15,34 @@ pub fn spec_warnings(spec: &Spec, text: Option<&str>) -> Vec<Problem> {
     for (name, p) in &spec.pipelines {
         for (i, stage) in p.stages.iter().enumerate() {
             if !stage.gates.is_empty() && stage.gates.iter().all(|g| matches!(g, GateSpec::Compare(_))) {
-                let path = [
-                    Seg::Key("pipelines".into()),
-                    Seg::Key(name.clone()),
-                    Seg::Key("stages".into()),
-                    Seg::Index(i),
-                    Seg::Key("gates".into()),
-                ];
-                let line = text.and_then(|t| (1..=path.len()).rev().find_map(|n| locate(t, &path[..n])));
-                out.push(Problem {
-                    path: render(&path),
-                    line,
-                    message: format!(
-                        "stage {:?} is judged by compare gates alone: once every target runs the release they have no baseline, so after the stage passes (and in probation) only silence watches it; add a threshold gate",
-                        stage.name
-                    ),
-                });
+                out.push(stage_problem(text, name, i, "gates", format!(
+                    "stage {:?} is judged by compare gates alone: once every target runs the release they have no baseline, so after the stage passes (and in probation) only silence watches it; add a threshold gate",
+                    stage.name
+                )));
             }
         }
         let Some((i, stage)) = p.stages.iter().enumerate().next_back() else { continue };
         let all_at_once = matches!(stage.waves.first(), Some(WaveSize::Percent(p)) if *p >= 100.0);
         if all_at_once && stage.max_unavailable.is_none() {
-            let path = [
-                Seg::Key("pipelines".into()),
-                Seg::Key(name.clone()),
-                Seg::Key("stages".into()),
-                Seg::Index(i),
-                Seg::Key("waves".into()),
-            ];
-            let line = text.and_then(|t| (1..=path.len()).rev().find_map(|n| locate(t, &path[..n])));
-            out.push(Problem {
-                path: render(&path),
-                line,
-                message: format!(
-                    "stage {:?} (pipeline {name}'s last, its production stage) has one wave of 100%: a bad release reaches every target at once; start with a canary (`waves: [1, \"10%\", \"100%\"]`) or bound it with `max_unavailable`",
-                    stage.name
-                ),
-            });
+            out.push(stage_problem(text, name, i, "waves", format!(
+                "stage {:?} (pipeline {name}'s last, its production stage) has one wave of 100%: a bad release reaches every target at once; start with a canary (`waves: [1, \"10%\", \"100%\"]`) or bound it with `max_unavailable`",
+                stage.name
+            )));
         }
     }
     out
+}
+
+/// A problem with field `field` of stage `stage` of pipeline `pipeline`, located in `text` (at
+/// the deepest part of the path the text has) when given.
+fn stage_problem(text: Option<&str>, pipeline: &str, stage: usize, field: &str, message: String) -> Problem {
+    let path = [
+        Seg::Key("pipelines".into()),
+        Seg::Key(pipeline.to_string()),
+        Seg::Key("stages".into()),
+        Seg::Index(stage),
+        Seg::Key(field.into()),
+    ];
+    let line = text.and_then(|t| (1..=path.len()).rev().find_map(|n| locate(t, &path[..n])));
+    Problem { path: render(&path), line, message }
 }

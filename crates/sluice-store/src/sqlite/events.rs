@@ -11,6 +11,11 @@ const COLUMNS: &str = "seq, at, actor, kind, rollout, service, body";
 
 /// Append one event; the database assigns the next `seq`.
 pub(crate) async fn append(conn: &mut SqliteConnection, e: &NewEvent) -> Result<EventSeq> {
+    Ok(append_sized(conn, e).await?.0)
+}
+
+/// [`append`], also saying how many bytes of body it wrote.
+pub(crate) async fn append_sized(conn: &mut SqliteConnection, e: &NewEvent) -> Result<(EventSeq, u64)> {
     if e.kind.is_empty() || e.actor.is_empty() {
         return Err(StoreError::Invalid {
             what: "event",
@@ -19,6 +24,7 @@ pub(crate) async fn append(conn: &mut SqliteConnection, e: &NewEvent) -> Result<
         });
     }
     let body = codec::json("event", &e.kind, &e.body)?;
+    let bytes = body.len() as u64;
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO events (at, actor, kind, rollout, service, body) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
     )
@@ -30,11 +36,12 @@ pub(crate) async fn append(conn: &mut SqliteConnection, e: &NewEvent) -> Result<
     .bind(body)
     .fetch_one(&mut *conn)
     .await?;
-    u64::try_from(seq).map(EventSeq).map_err(|_| StoreError::Corrupt {
+    let seq = u64::try_from(seq).map(EventSeq).map_err(|_| StoreError::Corrupt {
         what: "event",
         id: seq.to_string(),
         why: "negative sequence number".into(),
-    })
+    })?;
+    Ok((seq, bytes))
 }
 
 /// Append events that name a rollout only if it exists (a clear error instead of a foreign-key

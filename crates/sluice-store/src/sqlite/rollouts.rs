@@ -165,13 +165,12 @@ async fn write_effects(conn: &mut SqliteConnection, t: &Transition<'_>) -> Resul
     let mut seqs = Vec::with_capacity(t.events.len());
     let mut bytes = 0u64;
     for e in t.events {
-        let event = NewEvent::from_engine(e, &r.service, t.actor)?;
-        bytes += codec::json("event", &event.kind, &event.body)?.len() as u64;
-        seqs.push(events::append(conn, &event).await?);
+        let (seq, written) = events::append_sized(conn, &NewEvent::from_engine(e, &r.service, t.actor)?).await?;
+        seqs.push(seq);
+        bytes += written;
     }
     if let Some(state) = t.service_state {
-        bytes += codec::json("service state", &r.service, state)?.len() as u64;
-        services::put(conn, &r.service, state, &Audit::new(t.actor, t.at), Some(&r.id)).await?;
+        bytes += services::put(conn, &r.service, state, &Audit::new(t.actor, t.at), Some(&r.id)).await?;
     }
     Ok((seqs, bytes))
 }

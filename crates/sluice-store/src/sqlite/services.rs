@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use super::codec::{self, Cols};
 use super::events;
 use crate::error::Result;
-use crate::event::{EventSeq, NewEvent, kind};
+use crate::event::{NewEvent, kind};
 use crate::model::Audit;
 
 pub(crate) async fn get(conn: &mut SqliteConnection, service: &str) -> Result<Option<ServiceState>> {
@@ -28,24 +28,27 @@ pub(crate) async fn list(conn: &mut SqliteConnection) -> Result<Vec<(String, Ser
 }
 
 /// Write a service's state if it changed, with a `service_state_changed` event (tied to
-/// `rollout` when a rollout transition changed it). Returns the event's seq, if written.
+/// `rollout` when a rollout transition changed it). Returns the bytes of data written (the
+/// state and the event's body; 0 when the state did not change).
 pub(crate) async fn put(
     conn: &mut SqliteConnection,
     service: &str,
     state: &ServiceState,
     audit: &Audit,
     rollout: Option<&str>,
-) -> Result<Option<EventSeq>> {
+) -> Result<u64> {
     let before = get(conn, service).await?;
     if before.as_ref() == Some(state) || (before.is_none() && *state == ServiceState::default()) {
-        return Ok(None);
+        return Ok(0);
     }
+    let json = codec::json("service state", service, state)?;
+    let state_bytes = json.len() as u64;
     sqlx::query(
         "INSERT INTO services (name, state, updated_at) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
     )
     .bind(service)
-    .bind(codec::json("service state", service, state)?)
+    .bind(json)
     .bind(codec::millis("service state", service, audit.at)?)
     .execute(&mut *conn)
     .await?;
@@ -56,5 +59,6 @@ pub(crate) async fn put(
     });
     let mut event = NewEvent::new(kind::SERVICE_STATE_CHANGED, &audit.actor, audit.at, body).service(service);
     event.rollout = rollout.map(str::to_string);
-    Ok(Some(events::append(conn, &event).await?))
+    let (_, event_bytes) = events::append_sized(conn, &event).await?;
+    Ok(state_bytes + event_bytes)
 }

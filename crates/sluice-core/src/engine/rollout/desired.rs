@@ -8,37 +8,26 @@ use crate::engine::Outcome;
 use crate::release::{ReleaseId, TargetId};
 
 impl Rollout {
+    /// How many of `stage`'s members (in wave order) were told to move to the candidate.
+    pub fn told_in(&self, stage: usize) -> usize {
+        let len = self.plan.stages.get(stage).map_or(0, |sp| sp.targets.len());
+        self.marks.get(stage).map_or(0, |m| m.told_end()).min(len)
+    }
+
     /// Every target moved to the candidate, in the order it was moved: each stage's members
     /// told so far, stage by stage.
     pub fn touched(&self) -> impl Iterator<Item = &TargetId> {
-        self.plan.stages.iter().enumerate().flat_map(move |(i, sp)| {
-            let end = self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len());
-            sp.targets[..end].iter()
-        })
+        self.plan.stages.iter().enumerate().flat_map(move |(i, sp)| sp.targets[..self.told_in(i)].iter())
     }
 
     /// Where `target` is in [`Rollout::touched`]'s order, if the rollout moved it.
     pub fn touched_position(&self, target: &TargetId) -> Option<usize> {
         let (stage, index) = self.plan.locate(target)?;
-        let told = self.marks.get(stage).map_or(0, |m| m.told_end());
-        if index >= told {
-            return None;
-        }
-        let before: usize = self.plan.stages[..stage]
-            .iter()
-            .enumerate()
-            .map(|(i, sp)| self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()))
-            .sum();
-        Some(before + index)
+        (index < self.told_in(stage)).then(|| (0..stage).map(|i| self.told_in(i)).sum::<usize>() + index)
     }
 
     pub fn touched_count(&self) -> usize {
-        self.plan
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, sp)| self.marks.get(i).map_or(0, |m| m.told_end()).min(sp.targets.len()))
-            .sum()
+        (0..self.plan.stages.len()).map(|i| self.told_in(i)).sum()
     }
 
     /// Whether the rollout told its touched targets to go back: it is rolling back, or ended
