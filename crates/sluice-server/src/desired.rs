@@ -23,7 +23,9 @@ pub struct DesiredRelease {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetDesired {
     pub version: u64,
-    pub services: BTreeMap<String, DesiredRelease>,
+    /// Boxed, so a target with one service holds a small B-tree leaf (room for eleven
+    /// entries), not eleven `DesiredRelease`s.
+    pub services: BTreeMap<String, Box<DesiredRelease>>,
 }
 
 type Slot = Arc<watch::Sender<Arc<TargetDesired>>>;
@@ -42,7 +44,7 @@ impl DesiredBoard {
                 let services = s
                     .services
                     .into_iter()
-                    .map(|d| (d.service, DesiredRelease { release: d.release, rollout: d.rollout }))
+                    .map(|d| (d.service, Box::new(DesiredRelease { release: d.release, rollout: d.rollout })))
                     .collect();
                 let desired = TargetDesired { version: s.version, services };
                 (s.target, Arc::new(watch::Sender::new(Arc::new(desired))))
@@ -94,7 +96,7 @@ impl DesiredBoard {
                 let mut next = (**state).clone();
                 next.services.insert(
                     service.to_string(),
-                    DesiredRelease { release: last.release.clone(), rollout: Some(rollout.to_string()) },
+                    Box::new(DesiredRelease { release: last.release.clone(), rollout: Some(rollout.to_string()) }),
                 );
                 next.version = next.version.saturating_add(list.len() as u64);
                 *state = Arc::new(next);

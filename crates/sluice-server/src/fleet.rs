@@ -63,7 +63,9 @@ pub struct TargetLive {
     pub last_seen: Millis,
     /// The last-seen time the store has.
     stored_seen: Millis,
-    pub services: BTreeMap<String, ServiceLive>,
+    /// Boxed: a B-tree leaf holds room for eleven entries, so an unboxed `ServiceLive` (~250
+    /// bytes) would cost ~3 KB per target for its first service.
+    pub services: BTreeMap<String, Box<ServiceLive>>,
 }
 
 impl TargetLive {

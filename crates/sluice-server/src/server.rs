@@ -168,7 +168,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let router = routes::router(app.clone());
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {
-        axum::serve(listener, router)
+        // `into_make_service`: each connection shares the one router (an `Arc`). Serving the
+        // `Router` itself re-derives its route table per connection (axum calls
+        // `with_state(())` on a clone for each), about 11 KB held per connected agent.
+        axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })

@@ -99,6 +99,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// (idle − base) MB over `n` agents, in KB.
+fn per_agent_kb(idle_mb: f64, base_mb: f64, n: usize) -> f64 {
+    (idle_mb - base_mb) * 1024.0 / n.max(1) as f64
+}
+
 fn loadavg() -> String {
     proc_stats::loadavg().unwrap_or_else(|| "unknown".to_string())
 }
@@ -159,6 +164,13 @@ impl Result {
             "{n} agents: server RSS {:.1} MB idle / {:.1} MB peak; floor RSS {:.1} MB idle; budget (floor + 10 KB/agent) {:.1} MB",
             s.server_rss_idle_mb, s.server_rss_peak_mb, f.rss_idle_mb, self.rss_budget_mb
         );
+        println!(
+            "{n} agents: RSS per agent (idle less before any agent) sluice {:.1} KB, floor {:.1} KB; before any agent sluice {:.1} MB, floor {:.1} MB",
+            per_agent_kb(s.server_rss_idle_mb, s.server_rss_base_mb, n),
+            per_agent_kb(f.rss_idle_mb, f.rss_base_mb, n),
+            s.server_rss_base_mb,
+            f.rss_base_mb,
+        );
         let median = |v: &[f64]| {
             let mut v = v.to_vec();
             v.sort_by(f64::total_cmp);
@@ -194,6 +206,8 @@ struct Sluice {
     /// Decision → the last agent of the round, per round.
     all_applied_ms: Vec<u64>,
     enroll_s: f64,
+    /// Right after start, before any agent enrolled: what the RSS per agent is measured from.
+    server_rss_base_mb: f64,
     server_rss_idle_mb: f64,
     server_rss_peak_mb: f64,
     /// DESIGN.md's budget: 50 MB + 10 KB per agent.
@@ -230,10 +244,27 @@ struct Sluice {
     later_transitions: f64,
 }
 
+/// This executable, or under the wrapper `SLUICE_BENCH_SERVER_WRAP` names (words split on
+/// spaces, e.g. `heaptrack -o /tmp/sluice-server` for a heap profile; the RSS and CPU figures
+/// are then the wrapper's and mean nothing).
+fn server_command() -> anyhow::Result<Command> {
+    let exe = std::env::current_exe()?;
+    let wrap = std::env::var("SLUICE_BENCH_SERVER_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    Ok(match words.next() {
+        None => Command::new(exe),
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(exe);
+            cmd
+        }
+    })
+}
+
 async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
-    let mut cmd = Command::new(std::env::current_exe()?);
+    let mut cmd = server_command()?;
     cmd.env("SLUICE_BENCH_ROLE", "server")
         .env("SLUICE_BENCH_LISTEN", addr.to_string())
         .env("SLUICE_BENCH_DATA", dir.path());
@@ -241,6 +272,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
     let admin = server.admin()?;
     admin.apply_spec(&ApplySpec { text: SPEC.to_string(), file: Some("bench.yaml".into()), force: false }).await?;
 
+    let base = server.stats().context("server stats")?;
     eprintln!("[{n}] enrolling {n} agents");
     let t0 = clock::now();
     let mut tokens = Vec::with_capacity(n);
@@ -378,6 +410,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
         propagation_ms: summarize(&mut all).context("no receipts")?,
         all_applied_ms,
         enroll_s,
+        server_rss_base_mb: mb(base.rss_bytes),
         server_rss_idle_mb: mb(idle_to.rss_bytes),
         server_rss_peak_mb: mb(rounds_to.peak_rss_bytes),
         server_rss_design_budget_mb: 50.0 + n as f64 * 10.0 / 1024.0,

@@ -23,6 +23,8 @@ pub struct FloorResult {
     pub propagation_ms: Summary,
     /// Release → the last client of the round, per round.
     pub all_applied_ms: Vec<u64>,
+    /// Right after start, before any client connected.
+    pub rss_base_mb: f64,
     pub rss_idle_mb: f64,
     pub rss_peak_mb: f64,
     /// Server CPU while clients idle, share of one core.
@@ -49,6 +51,7 @@ pub async fn run(n: usize, rounds: usize, report_interval: Duration) -> anyhow::
     let http = http_client()?;
     let control = FloorControl::new(http.clone(), &base);
 
+    let rss_base = server.stats().context("floor server stats")?;
     eprintln!("[{n}] floor: starting {n} clients");
     let (tx, mut rx) = mpsc::unbounded_channel::<FloorReceipt>();
     let mut clients = Vec::with_capacity(n);
@@ -98,6 +101,7 @@ pub async fn run(n: usize, rounds: usize, report_interval: Duration) -> anyhow::
     Ok(FloorResult {
         propagation_ms: summarize(&mut all).context("no receipts")?,
         all_applied_ms,
+        rss_base_mb: mb(rss_base.rss_bytes),
         rss_idle_mb: mb(idle_to.rss_bytes),
         rss_peak_mb: mb(rounds_to.peak_rss_bytes),
         cpu_idle_pct: 100.0 * idle_to.cpu_ms.saturating_sub(idle_from.cpu_ms) as f64 / idle_wall_ms,

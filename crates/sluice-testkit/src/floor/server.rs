@@ -68,7 +68,8 @@ impl FloorServer {
             .route("/release", post(release))
             .route("/stats", get(stats))
             .with_state(shared.clone());
-        let task = tokio::spawn(async move { axum::serve(listener, router).await });
+        // One shared router for every connection, as `sluice server` serves (the cheapest way).
+        let task = tokio::spawn(async move { axum::serve(listener, router.into_make_service()).await });
         Ok(FloorServer { addr, shared, task: Some(task) })
     }
 
