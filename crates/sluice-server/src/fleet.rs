@@ -17,6 +17,8 @@ use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{TargetRecord, TargetUpsert};
 
+use crate::sample_log::SampleLog;
+
 /// The longest health samples are kept (the server keeps them only as long as the longest gate
 /// window needs: `sample_retention`).
 pub const SAMPLE_RETENTION: Dur = Dur::mins(15);
@@ -86,6 +88,8 @@ impl TargetLive {
 pub struct FleetMap {
     targets: HashMap<TargetId, TargetLive>,
     failing: HashMap<String, BTreeSet<TargetId>>,
+    /// Which targets got samples, so a step re-reads only those members.
+    log: SampleLog,
 }
 
 impl std::ops::Deref for FleetMap {
@@ -97,7 +101,7 @@ impl std::ops::Deref for FleetMap {
 
 impl FromIterator<(TargetId, TargetLive)> for FleetMap {
     fn from_iter<I: IntoIterator<Item = (TargetId, TargetLive)>>(iter: I) -> Self {
-        FleetMap { targets: iter.into_iter().collect(), failing: HashMap::new() }
+        FleetMap { targets: iter.into_iter().collect(), failing: HashMap::new(), log: SampleLog::default() }
     }
 }
 
@@ -105,6 +109,16 @@ impl FleetMap {
     /// Targets with an apply failure of some release of `service` on record.
     pub fn failing(&self, service: &str) -> Vec<TargetId> {
         self.failing.get(service).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The sample log's position now.
+    pub fn sample_position(&self) -> u64 {
+        self.log.position()
+    }
+
+    /// Targets that got (or lost) samples after `position`, if the log reaches back that far.
+    pub fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        self.log.since(position)
     }
 }
 
@@ -214,8 +228,10 @@ impl Fleet {
         }
         let retention = self.retention();
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let FleetMap { targets, failing } = &mut *map;
+        let FleetMap { targets, failing, log } = &mut *map;
         let t = targets.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
+        // Every report may add a sample or let old ones go.
+        log.push(target);
         t.last_seen = t.last_seen.max(now);
         let mut recorded = Recorded::default();
         for s in &report.services {
@@ -303,6 +319,7 @@ impl Fleet {
             while ring.front().is_some_and(|s| s.at <= oldest) || ring.len() > MAX_SAMPLES {
                 ring.pop_front();
             }
+            map.log.push(&v.target);
             out.added += 1;
         }
         out
@@ -316,6 +333,7 @@ impl Fleet {
                 live.sourced.remove(source_key);
             }
         }
+        map.log.forget_all();
     }
 }
 

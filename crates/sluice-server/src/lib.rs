@@ -45,6 +45,7 @@ mod prometheus_query;
 mod revert;
 mod rollout_view;
 mod routes;
+mod sample_log;
 mod sample_retention;
 mod secret;
 mod server;

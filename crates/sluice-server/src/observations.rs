@@ -44,6 +44,14 @@ impl Observations for ServiceObservations<'_> {
         (f.received >= self.since).then(|| f.reason.clone())
     }
 
+    fn sample_position(&self) -> Option<u64> {
+        Some(self.fleet.sample_position())
+    }
+
+    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        self.fleet.samples_changed_since(position)
+    }
+
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
         let Some(live) = self.fleet.get(target).and_then(|t| t.services.get(self.service)) else { return };
         in_window(&live.samples, from, to, f);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::member_sums::{GateSums, Span};
 use super::observe::{Observations, Sample};
 use super::plan::StagePlan;
 use super::rollout::Told;
@@ -112,44 +113,94 @@ impl Window<'_> {
     }
 }
 
-/// Calls `f` with the candidate's samples of the member at `index` that a gate with `window`
-/// and `initial_delay` counts: from when it was told to apply (or `window` ago, if later),
-/// skipping those within `initial_delay` of its first report on the candidate.
-fn member_samples(
+/// The sum of the candidate's samples of the member at `index` that a gate with `window` and
+/// `initial_delay` counts: from when it was told to apply (or `window` ago, if later),
+/// skipping those within `initial_delay` of its first report on the candidate. Remembered in
+/// `sums` while it stays exact.
+#[allow(clippy::too_many_arguments)]
+fn canary_sum(
     obs: &dyn Observations,
     source: Option<&HealthSource>,
     stage: &StagePlan,
     w: &Window<'_>,
     index: usize,
     (window, initial_delay): (Dur, Dur),
-    f: &mut dyn FnMut(&Sample),
-) {
+    metric: &Metric,
+    sums: &mut GateSums,
+) -> Agg {
     let told = w.told(index);
-    let from = w.now.saturating_sub(window).max(told);
-    let target = &stage.targets[index];
-    if initial_delay == Dur::ZERO {
-        read(obs, source, target, from, w.now, &mut |s| {
-            if s.release.as_ref() == Some(w.candidate) {
-                f(s);
+    sums.get(Span::Canary, index, told, w.now, || {
+        let from = w.now.saturating_sub(window).max(told);
+        let start = if initial_delay == Dur::ZERO { from } else { told };
+        let mut first: Option<Millis> = None;
+        let mut agg = Agg::default();
+        let mut until = Millis(u64::MAX);
+        read(obs, source, &stage.targets[index], start, Millis(u64::MAX), &mut |s| {
+            if s.at > w.now {
+                // Comes into view later.
+                until = until.min(s.at);
+                return;
             }
+            if s.release.as_ref() != Some(w.candidate) {
+                return;
+            }
+            if initial_delay != Dur::ZERO {
+                let first = *first.get_or_insert(s.at);
+                if s.at <= from || s.at < first + initial_delay {
+                    return;
+                }
+            }
+            // Leaves the window once `now - window` reaches it.
+            until = until.min(s.at + window);
+            agg.add(s, metric);
         });
-        return;
-    }
-    let mut first: Option<Millis> = None;
-    read(obs, source, target, told, w.now, &mut |s| {
-        if s.release.as_ref() != Some(w.candidate) {
-            return;
-        }
-        let first = *first.get_or_insert(s.at);
-        if s.at > from && s.at >= first + initial_delay {
-            f(s);
-        }
-    });
+        (agg, until)
+    })
+}
+
+/// The sum of the member at `index`'s samples of other releases than the candidate in
+/// `(from, to]`: the window ending now (`Span::Baseline`, anchored nowhere) or the one before
+/// the wave started (`Span::Before`, anchored on the wave's start). Remembered in `sums`.
+#[allow(clippy::too_many_arguments)]
+fn other_sum(
+    obs: &dyn Observations,
+    source: Option<&HealthSource>,
+    stage: &StagePlan,
+    w: &Window<'_>,
+    index: usize,
+    (span, from, to): (Span, Millis, Millis),
+    metric: &Metric,
+    sums: &mut GateSums,
+) -> Agg {
+    let (anchor, moving) = match span {
+        Span::Before => (to, false),
+        _ => (Millis(0), true),
+    };
+    let window = to.since(from);
+    sums.get(span, index, anchor, w.now, || {
+        let mut agg = Agg::default();
+        let mut until = Millis(u64::MAX);
+        let end = if moving { Millis(u64::MAX) } else { to };
+        read(obs, source, &stage.targets[index], from, end, &mut |s| {
+            if s.at > to {
+                until = until.min(s.at);
+                return;
+            }
+            if s.release.as_ref() == Some(w.candidate) {
+                return;
+            }
+            if moving {
+                until = until.min(s.at + window);
+            }
+            agg.add(s, metric);
+        });
+        (agg, until)
+    })
 }
 
 /// Running sums of samples, enough for every built-in metric.
 #[derive(Debug, Default, Clone)]
-struct Agg {
+pub(super) struct Agg {
     samples: u64,
     requests: u64,
     errors: u64,
@@ -175,6 +226,16 @@ impl Agg {
             self.weighted += v * w;
             self.weight += w;
         }
+    }
+
+    /// Add another member's sums (a wave's sum is its members' sums, in member order).
+    fn merge(&mut self, o: &Agg) {
+        self.samples += o.samples;
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.crashes += o.crashes;
+        self.weighted += o.weighted;
+        self.weight += o.weight;
     }
 
     /// The metric's value, or why there is none.
@@ -206,14 +267,20 @@ impl Agg {
 }
 
 /// Evaluate one gate for a wave: one record per label value when the gate breaks down by a
-/// label, else one.
-pub fn evaluate(gate: &GateSpec, stage: &StagePlan, w: Window<'_>, obs: &dyn Observations) -> Vec<GateEval> {
+/// label, else one. `sums` remembers members' sums between steps (see `member_sums`).
+pub(super) fn evaluate(
+    gate: &GateSpec,
+    stage: &StagePlan,
+    w: Window<'_>,
+    obs: &dyn Observations,
+    sums: &mut GateSums,
+) -> Vec<GateEval> {
     let groups = scopes(stage, gate.per_label(), &w);
     groups
         .into_iter()
         .map(|(scope, members)| match gate {
-            GateSpec::Threshold(t) => threshold(t, stage, &w, obs, scope, &members),
-            GateSpec::Compare(c) => compare(c, stage, &w, obs, scope, &members),
+            GateSpec::Threshold(t) => threshold(t, stage, &w, obs, scope, &members, sums),
+            GateSpec::Compare(c) => compare(c, stage, &w, obs, scope, &members, sums),
         })
         .collect()
 }
@@ -245,17 +312,15 @@ fn threshold(
     obs: &dyn Observations,
     scope: Option<String>,
     members: &[usize],
+    sums: &mut GateSums,
 ) -> GateEval {
     let mut agg = Agg::default();
     // A member breaches on its own with this many reports of its own (two report intervals).
     let own_min = u64::from(g.min_samples.min(2));
     let mut breaching: Vec<(f64, &TargetId)> = Vec::new();
     for &i in members {
-        let mut own = Agg::default();
-        member_samples(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &mut |s| {
-            agg.add(s, &g.metric);
-            own.add(s, &g.metric);
-        });
+        let own = canary_sum(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &g.metric, sums);
+        agg.merge(&own);
         if own.samples >= own_min
             && let Ok(v) = own.value(&g.metric)
             && (g.max.is_some_and(|m| v > m) || g.min.is_some_and(|m| v < m))
@@ -346,27 +411,19 @@ fn compare(
     obs: &dyn Observations,
     scope: Option<String>,
     members: &[usize],
+    sums: &mut GateSums,
 ) -> GateEval {
     let from = w.now.saturating_sub(g.window);
-    let per_target = |i: usize, from: Millis, to: Millis| -> Option<f64> {
-        let mut agg = Agg::default();
-        read(obs, g.source.as_ref(), &stage.targets[i], from, to, &mut |s| {
-            if s.release.as_ref() != Some(w.candidate) {
-                agg.add(s, &g.metric);
-            }
-        });
-        if agg.samples == 0 { None } else { agg.value(&g.metric).ok() }
-    };
+    let value = |agg: Agg| if agg.samples == 0 { None } else { agg.value(&g.metric).ok() };
     let canary: Vec<f64> = members
         .iter()
         .filter_map(|&i| {
-            let mut agg = Agg::default();
-            member_samples(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &mut |s| {
-                agg.add(s, &g.metric);
-            });
-            if agg.samples == 0 { None } else { agg.value(&g.metric).ok() }
+            value(canary_sum(obs, g.source.as_ref(), stage, w, i, (g.window, g.initial_delay), &g.metric, sums))
         })
         .collect();
+    let mut per_target = |i: usize, span: (Span, Millis, Millis)| {
+        value(other_sum(obs, g.source.as_ref(), stage, w, i, span, &g.metric, sums))
+    };
     // Baseline: the stage's targets not yet on the candidate, in the same window and scope;
     // when the wave took them all, the same scope's targets before the wave started.
     let in_scope = |i: usize| match (&g.per_label, &scope) {
@@ -375,14 +432,14 @@ fn compare(
     };
     let mut baseline: Vec<f64> = (w.canary_end..stage.targets.len())
         .filter(|&i| in_scope(i))
-        .filter_map(|i| per_target(i, from, w.now))
+        .filter_map(|i| per_target(i, (Span::Baseline, from, w.now)))
         .collect();
     let mut basis = "targets still on the previous release";
     if baseline.len() < g.min_samples as usize {
         let before = w.wave_start.saturating_sub(g.window);
         baseline = (0..stage.targets.len())
             .filter(|&i| in_scope(i) && w.judged(stage, i))
-            .filter_map(|i| per_target(i, before, w.wave_start))
+            .filter_map(|i| per_target(i, (Span::Before, before, w.wave_start)))
             .collect();
         basis = "the stage before this wave";
     }
@@ -609,7 +666,7 @@ mod tests {
             told: &[Told { end: 1, at: Millis(0) }],
             excluded: &none,
         };
-        let mut evals = evaluate(&g, &st, w, obs);
+        let mut evals = evaluate(&g, &st, w, obs, &mut GateSums::default());
         assert_eq!(evals.len(), 1);
         evals.remove(0)
     }

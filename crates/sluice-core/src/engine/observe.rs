@@ -52,6 +52,20 @@ pub trait Observations {
     fn apply_failure_candidates(&self) -> Option<Vec<TargetId>> {
         None
     }
+    /// Where the shell's log of received samples (agents' reports, source values) stands now,
+    /// if it keeps one. With [`Observations::samples_changed_since`] the engine re-reads only
+    /// the members whose samples changed since its last step and remembers the others' sums,
+    /// so a step's sample reads cost O(changed targets), not O(wave). `None` (the default):
+    /// no log; every member is read on every step.
+    fn sample_position(&self) -> Option<u64> {
+        None
+    }
+    /// Every target that may have got a sample after `position` (a superset is fine). `None`:
+    /// the log no longer reaches back that far; every member is read again.
+    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        let _ = position;
+        None
+    }
     /// Calls `f` for each sample of `target` with `from < at <= to`, oldest first.
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample));
     /// Calls `f` for each sample of `target` with `from < at <= to` that the shell fetched from

@@ -201,6 +201,9 @@ pub struct Rollout {
     /// Touched targets whose failure to return to known-good was already logged.
     #[serde(default)]
     rollback_failures: BTreeSet<TargetId>,
+    /// Members' gate sums remembered between steps (a memo: never stored, not cloned).
+    #[serde(skip)]
+    sums: super::member_sums::MemberSums,
 }
 
 /// How long a rollback waits for every touched target to report known-good before it finishes
@@ -266,6 +269,7 @@ impl Rollout {
             last_verdicts: BTreeMap::new(),
             streaks: BTreeMap::new(),
             rollback_failures: BTreeSet::new(),
+            sums: Default::default(),
         };
         let mut out = Vec::new();
         r.record(

@@ -416,6 +416,7 @@ proptest! {
         stuck in prop::option::of(0usize..70),
         hold_on_silence in any::<bool>(),
         after in (prop::option::of(1u64..5), prop::option::of(0u64..60_000), prop::option::of(0u64..120_000), any::<bool>(), any::<bool>()),
+        gates in (6_000u64..70_000, prop::option::of(1u64..15_000), prop::option::of((6_000u64..70_000, 1u32..4, any::<bool>()))),
     ) {
         let (max_unavailable, probation, bad_after, pause_gate, rotate) = after;
         let mut fleet = Fleet::new(&[("dev", dev), ("staging", staging), ("prod", prod)], Some("v1"));
@@ -438,6 +439,27 @@ proptest! {
         if rotate {
             p.stages[2].canary = crate::spec::CanaryOrder::Rotate;
         }
+        // Gate windows that are not a multiple of the report interval, a delay, a compare gate:
+        // members' sums then change between reports too (remembered sums must notice).
+        let (window, delay, compare) = gates;
+        gate_mut(&mut p, 2).window = Dur(window);
+        gate_mut(&mut p, 2).initial_delay = Dur(delay.unwrap_or(0));
+        if let Some((window, min_samples, by_proxy)) = compare {
+            p.stages[2].gates.push(GateSpec::Compare(crate::spec::CompareGate {
+                name: "errors-vs-baseline".into(),
+                metric: Metric::ErrorRate,
+                worse: crate::spec::Worse::Higher,
+                confidence: 0.9,
+                min_effect: 0.1,
+                window: Dur(window),
+                min_samples,
+                per_label: by_proxy.then(|| "proxy".to_string()),
+                source: None,
+                failure_limit: 1,
+                initial_delay: Dur::ZERO,
+                on_fail: crate::spec::OnFail::Rollback,
+            }));
+        }
         if let Some(i) = stuck {
             let t = fleet.targets[i % fleet.targets.len()].id.clone();
             fleet.stuck.insert(t);
@@ -453,6 +475,9 @@ proptest! {
         prop_assert_eq!(&first, &first2);
 
         let mut r = r;
+        // The same rollout stepped with the fleet's sample log, so it remembers members' gate
+        // sums between steps: it must judge and act exactly as `r`, which reads every member.
+        let mut remembering = r.clone();
         let mut desired = BTreeMap::new();
         apply_desired(&mut desired, &first);
         let mut tally = DesiredTally::new();
@@ -469,18 +494,26 @@ proptest! {
                     fleet.muted.insert(t.clone(), now);
                 }
                 if len.is_some_and(|l| at + l == tick) {
-                    fleet.muted.remove(t);
+                    fleet.unmute(t);
                 }
             }
             fleet.advance(now);
             if pause_at == Some(tick) {
                 let _ = r.command(now, &Command::Pause { by: "p".into(), reason: None });
+                let _ = remembering.command(now, &Command::Pause { by: "p".into(), reason: None });
             }
             if pause_at.map(|p| p + 30) == Some(tick) {
                 let _ = r.command(now, &Command::Resume { by: "p".into(), reason: None });
+                let _ = remembering.command(now, &Command::Resume { by: "p".into(), reason: None });
             }
             let failed_before = r.failed;
+            fleet.index_samples = true;
+            let remembered = remembering.step(now, &fleet);
+            fleet.index_samples = false;
             let acts = r.step(now, &fleet);
+            prop_assert_eq!(&remembered, &acts, "remembered gate sums acted otherwise at {:?}", now);
+            prop_assert_eq!(&remembering.last_evals, &r.last_evals);
+            prop_assert_eq!(&remembering, &r);
             // never-promote-past-failed-gate and only-validated-or-known-good
             // silence-never-passes and no-verdict-waits-forever too
             let mut v = check_actions(&r, failed_before, &acts);

@@ -310,6 +310,8 @@ impl Rollout {
         since: Millis,
         silence: Vec<GateEval>,
     ) -> Vec<GateEval> {
+        let mut sums = std::mem::take(&mut self.sums);
+        sums.sync(&self.plan, obs);
         let sp = &self.plan.stages[stage];
         let marks = self.marks_of(stage);
         let w = Window {
@@ -321,9 +323,10 @@ impl Rollout {
             excluded: &self.excluded,
         };
         let mut evals = silence;
-        for g in &sp.gates {
-            evals.extend(evaluate(g, sp, w, obs));
+        for (i, g) in sp.gates.iter().enumerate() {
+            evals.extend(evaluate(g, sp, w, obs, sums.gate(stage, i)));
         }
+        self.sums = sums;
         let name = sp.name.clone();
         for e in &mut evals {
             let key = format!("{stage}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());
