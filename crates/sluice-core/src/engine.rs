@@ -14,7 +14,7 @@
 pub mod action;
 pub mod gates;
 pub mod invariants;
-mod member_sums;
+mod member_memo;
 pub mod observe;
 pub mod plan;
 pub mod rollout;

@@ -17,7 +17,7 @@ use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{TargetRecord, TargetUpsert};
 
-use crate::sample_log::SampleLog;
+use crate::report_log::ReportLog;
 
 /// The longest health samples are kept (the server keeps them only as long as the longest gate
 /// window needs: `sample_retention`).
@@ -88,8 +88,8 @@ impl TargetLive {
 pub struct FleetMap {
     targets: HashMap<TargetId, TargetLive>,
     failing: HashMap<String, BTreeSet<TargetId>>,
-    /// Which targets got samples, so a step re-reads only those members.
-    log: SampleLog,
+    /// Which targets reported, so a step re-reads only those members.
+    log: ReportLog,
 }
 
 impl std::ops::Deref for FleetMap {
@@ -101,7 +101,7 @@ impl std::ops::Deref for FleetMap {
 
 impl FromIterator<(TargetId, TargetLive)> for FleetMap {
     fn from_iter<I: IntoIterator<Item = (TargetId, TargetLive)>>(iter: I) -> Self {
-        FleetMap { targets: iter.into_iter().collect(), failing: HashMap::new(), log: SampleLog::default() }
+        FleetMap { targets: iter.into_iter().collect(), failing: HashMap::new(), log: ReportLog::default() }
     }
 }
 
@@ -111,13 +111,13 @@ impl FleetMap {
         self.failing.get(service).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// The sample log's position now.
-    pub fn sample_position(&self) -> u64 {
+    /// The report log's position now.
+    pub fn report_position(&self) -> u64 {
         self.log.position()
     }
 
-    /// Targets that got (or lost) samples after `position`, if the log reaches back that far.
-    pub fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
+    /// Targets that reported after `position`, if the log reaches back that far.
+    pub fn reported_since(&self, position: u64) -> Option<Vec<TargetId>> {
         self.log.since(position)
     }
 }
@@ -230,7 +230,7 @@ impl Fleet {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let FleetMap { targets, failing, log } = &mut *map;
         let t = targets.get_mut(target).ok_or_else(|| ReportError::UnknownTarget(target.clone()))?;
-        // Every report may add a sample or let old ones go.
+        // Every report may change its samples, release and last report time.
         log.push(target);
         t.last_seen = t.last_seen.max(now);
         let mut recorded = Recorded::default();

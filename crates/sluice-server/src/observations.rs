@@ -44,12 +44,12 @@ impl Observations for ServiceObservations<'_> {
         (f.received >= self.since).then(|| f.reason.clone())
     }
 
-    fn sample_position(&self) -> Option<u64> {
-        Some(self.fleet.sample_position())
+    fn report_position(&self) -> Option<u64> {
+        Some(self.fleet.report_position())
     }
 
-    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
-        self.fleet.samples_changed_since(position)
+    fn reported_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        self.fleet.reported_since(position)
     }
 
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {

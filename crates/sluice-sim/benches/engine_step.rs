@@ -27,7 +27,7 @@ fn offset(i: usize) -> u64 {
 struct Fleet {
     index: HashMap<TargetId, usize>,
     ids: Vec<TargetId>,
-    /// Offer the engine a log of which targets reported (as the server's sample log does).
+    /// Offer the engine a log of which targets reported (as the server's report log does).
     log: bool,
     previous: ReleaseId,
     running: Vec<ReleaseId>,
@@ -64,13 +64,17 @@ impl Observations for Fleet {
     fn last_report(&self, target: &TargetId) -> Option<Millis> {
         self.index.get(target).map(|&i| Millis(self.last_report_of(i)))
     }
-    fn sample_position(&self) -> Option<u64> {
+    fn report_position(&self) -> Option<u64> {
         self.log.then_some(self.now)
     }
-    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
-        // The server's log lists the targets that reported; this fleet works them out.
+    fn reported_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        // The server's log lists the targets that reported; this fleet works them out (a
+        // report since, or a release carried out since).
         self.log.then(|| {
-            (0..self.ids.len()).filter(|&i| self.last_report_of(i) > position).map(|i| self.ids[i].clone()).collect()
+            (0..self.ids.len())
+                .filter(|&i| self.last_report_of(i) > position || self.applied_at[i] >= position)
+                .map(|i| self.ids[i].clone())
+                .collect()
         })
     }
     fn apply_failure(&self, _: &TargetId, _: &ReleaseId) -> Option<String> {
@@ -181,7 +185,7 @@ fn bench(name: &str, gates: &str) {
         let _ = rollout.step(Millis(fleet.now), &fleet);
         total += t.elapsed();
     }
-    // Baking with a step every 100 ms (as the server steps on reports): without the sample log
+    // Baking with a step every 100 ms (as the server steps on reports): without the report log
     // every member is read each step; with it only those that reported since the last.
     let mut fast = [std::time::Duration::ZERO; 2];
     let fast_steps = 50u32;
@@ -214,7 +218,7 @@ fn bench(name: &str, gates: &str) {
         obs.as_secs_f64() * 1e3,
     );
     println!(
-        "{name}: baking, a step every 100 ms over {fast_steps} steps: {:.2} ms/step reading every member, {:.2} ms/step with the sample log (ratio {:.2} x)",
+        "{name}: baking, a step every 100 ms over {fast_steps} steps: {:.2} ms/step reading every member, {:.2} ms/step with the report log (ratio {:.2} x)",
         fast[0].as_secs_f64() * 1e3 / f64::from(fast_steps),
         fast[1].as_secs_f64() * 1e3 / f64::from(fast_steps),
         fast[1].as_secs_f64() / fast[0].as_secs_f64().max(1e-9),

@@ -90,10 +90,15 @@ async fn the_spec_is_fetched_once_per_digest_and_again_when_it_changes() {
     stop.send(()).unwrap();
     run.await.unwrap().unwrap();
     // Polls, spec fetches, downloads and reports went over the agent's pooled connections:
-    // one held by the long-poll and one for whatever runs beside it, never one per request.
+    // one held by the poller (its poll, then the spec and the download, in turn) and one for
+    // the reporter beside it, never one per request. Each of the four versions set may cost one
+    // more: when a report's answer acknowledges a version before the long-poll's answer
+    // arrives, the poller drops that poll (and so its connection) and polls again — a race a
+    // loaded machine wins now and then.
     let (connections, requests) = (fake.connections.load(Ordering::SeqCst), fake.requests.load(Ordering::SeqCst));
+    let versions_set = 4;
     assert!(requests >= 12, "{requests} requests");
-    assert!(connections <= 2, "{connections} connections for {requests} requests");
+    assert!(connections <= 2 + versions_set, "{connections} connections for {requests} requests");
 }
 
 #[tokio::test]

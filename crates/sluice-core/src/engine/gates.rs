@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::member_sums::{GateSums, Span};
+use super::member_memo::{GateSums, Span};
 use super::observe::{Observations, Sample};
 use super::plan::StagePlan;
 use super::rollout::Told;
@@ -267,7 +267,7 @@ impl Agg {
 }
 
 /// Evaluate one gate for a wave: one record per label value when the gate breaks down by a
-/// label, else one. `sums` remembers members' sums between steps (see `member_sums`).
+/// label, else one. `sums` remembers members' sums between steps (see `member_memo`).
 pub(super) fn evaluate(
     gate: &GateSpec,
     stage: &StagePlan,

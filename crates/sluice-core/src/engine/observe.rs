@@ -52,17 +52,18 @@ pub trait Observations {
     fn apply_failure_candidates(&self) -> Option<Vec<TargetId>> {
         None
     }
-    /// Where the shell's log of received samples (agents' reports, source values) stands now,
-    /// if it keeps one. With [`Observations::samples_changed_since`] the engine re-reads only
-    /// the members whose samples changed since its last step and remembers the others' sums,
-    /// so a step's sample reads cost O(changed targets), not O(wave). `None` (the default):
-    /// no log; every member is read on every step.
-    fn sample_position(&self) -> Option<u64> {
+    /// Where the shell's log of reports (agents' reports, health sources' values) stands now,
+    /// if it keeps one. With [`Observations::reported_since`] the engine re-reads only the
+    /// members that reported since its last step and remembers what the others told (their
+    /// gate sums, last report, release), so a step's reads cost O(changed targets), not
+    /// O(wave). `None` (the default): no log; every member is read on every step.
+    fn report_position(&self) -> Option<u64> {
         None
     }
-    /// Every target that may have got a sample after `position` (a superset is fine). `None`:
-    /// the log no longer reaches back that far; every member is read again.
-    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
+    /// Every target whose samples, running release or last report time may have changed after
+    /// `position` (a superset is fine). `None`: the log no longer reaches back that far; every
+    /// member is read again.
+    fn reported_since(&self, position: u64) -> Option<Vec<TargetId>> {
         let _ = position;
         None
     }

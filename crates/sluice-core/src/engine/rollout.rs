@@ -201,9 +201,9 @@ pub struct Rollout {
     /// Touched targets whose failure to return to known-good was already logged.
     #[serde(default)]
     rollback_failures: BTreeSet<TargetId>,
-    /// Members' gate sums remembered between steps (a memo: never stored, not cloned).
+    /// What members told at earlier steps (a memo: never stored, not cloned).
     #[serde(skip)]
-    sums: super::member_sums::MemberSums,
+    memo: super::member_memo::MemberMemo,
 }
 
 /// How long a rollback waits for every touched target to report known-good before it finishes
@@ -269,7 +269,7 @@ impl Rollout {
             last_verdicts: BTreeMap::new(),
             streaks: BTreeMap::new(),
             rollback_failures: BTreeSet::new(),
-            sums: Default::default(),
+            memo: Default::default(),
         };
         let mut out = Vec::new();
         r.record(
@@ -395,6 +395,7 @@ impl Rollout {
     /// Advance with what the fleet reports at `now`.
     pub fn step(&mut self, now: Millis, obs: &dyn Observations) -> Vec<Action> {
         self.upgrade_marks();
+        self.memo.sync(&self.plan, obs);
         let mut out = Vec::new();
         for _ in 0..MAX_TRANSITIONS_PER_STEP {
             let before = self.phase.clone();

@@ -475,8 +475,8 @@ proptest! {
         prop_assert_eq!(&first, &first2);
 
         let mut r = r;
-        // The same rollout stepped with the fleet's sample log, so it remembers members' gate
-        // sums between steps: it must judge and act exactly as `r`, which reads every member.
+        // The same rollout stepped with the fleet's report log, so it remembers what members
+        // told between steps: it must judge and act exactly as `r`, which reads every member.
         let mut remembering = r.clone();
         let mut desired = BTreeMap::new();
         apply_desired(&mut desired, &first);
@@ -507,11 +507,11 @@ proptest! {
                 let _ = remembering.command(now, &Command::Resume { by: "p".into(), reason: None });
             }
             let failed_before = r.failed;
-            fleet.index_samples = true;
+            fleet.log_reports = true;
             let remembered = remembering.step(now, &fleet);
-            fleet.index_samples = false;
+            fleet.log_reports = false;
             let acts = r.step(now, &fleet);
-            prop_assert_eq!(&remembered, &acts, "remembered gate sums acted otherwise at {:?}", now);
+            prop_assert_eq!(&remembered, &acts, "the rollout remembering its members acted otherwise at {:?}", now);
             prop_assert_eq!(&remembering.last_evals, &r.last_evals);
             prop_assert_eq!(&remembering, &r);
             // never-promote-past-failed-gate and only-validated-or-known-good

@@ -17,19 +17,23 @@ impl Rollout {
         let Some(sp) = self.plan.stages.get(stage) else { return Vec::new() };
         let marks = self.marks_of(stage);
         let fresh_from = now.saturating_sub(Dur(self.report_interval.0.saturating_mul(FRESH_INTERVALS)));
-        sp.targets
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| {
-                let last = obs.last_report(t);
-                let moving = marks.told_at(*i).is_some_and(|told| {
-                    obs.running(t) != Some(&self.release) || last.is_none_or(|at| at < told + self.report_interval)
-                });
-                let silent = last.is_none_or(|at| at < fresh_from);
-                moving || silent
-            })
-            .map(|(_, t)| t.clone())
-            .collect()
+        self.memo.sync(&self.plan, obs);
+        self.memo.with(|m| {
+            sp.targets
+                .iter()
+                .enumerate()
+                .filter(|&(i, t)| {
+                    let seen = m.seen(obs, (stage, i), t, &self.release);
+                    let last = seen.last_report;
+                    let moving = marks.told_at(i).is_some_and(|told| {
+                        !seen.on_candidate || last.is_none_or(|at| at < told + self.report_interval)
+                    });
+                    let silent = last.is_none_or(|at| at < fresh_from);
+                    moving || silent
+                })
+                .map(|(_, t)| t.clone())
+                .collect()
+        })
     }
 
     /// Release the next moves of `wave` that fit in the stage's `max_unavailable` (all of the

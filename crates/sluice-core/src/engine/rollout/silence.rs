@@ -39,14 +39,17 @@ impl Rollout {
         let after = self.silent_after(stage);
         let marks = self.marks_of(stage);
         let watching = obs.watching_since();
-        self.members(stage, wave)
-            .filter_map(|(i, t)| {
-                let told = marks.told_at(i).unwrap_or(self.started_at);
-                let heard = obs.last_report(t).unwrap_or(Millis(0));
-                let quiet = now.since(told.max(heard).max(watching));
-                (quiet >= after).then(|| (t.clone(), now.since(heard.max(told))))
-            })
-            .collect()
+        self.memo.sync(&self.plan, obs);
+        self.memo.with(|m| {
+            self.members(stage, wave)
+                .filter_map(|(i, t)| {
+                    let told = marks.told_at(i).unwrap_or(self.started_at);
+                    let heard = m.seen(obs, (stage, i), t, &self.release).last_report.unwrap_or(Millis(0));
+                    let quiet = now.since(told.max(heard).max(watching));
+                    (quiet >= after).then(|| (t.clone(), now.since(heard.max(told))))
+                })
+                .collect()
+        })
     }
 
     /// One evaluation per silent member: failing, or holding under `on_silent: hold`.
@@ -87,14 +90,16 @@ impl Rollout {
     pub(super) fn all_fresh(&self, obs: &dyn Observations, now: Millis, stage: usize, wave: usize) -> bool {
         let watching = obs.watching_since();
         let fresh_from = now.saturating_sub(Dur(self.report_interval.0.saturating_mul(FRESH_INTERVALS))).max(watching);
-        let mut any = false;
-        for (_, t) in self.members(stage, wave) {
-            any = true;
-            if obs.last_report(t).is_none_or(|at| at < fresh_from) {
-                return false;
+        self.memo.with(|m| {
+            let mut any = false;
+            for (i, t) in self.members(stage, wave) {
+                any = true;
+                if m.seen(obs, (stage, i), t, &self.release).last_report.is_none_or(|at| at < fresh_from) {
+                    return false;
+                }
             }
-        }
-        any
+            any
+        })
     }
 
     /// How much of `checked..now` counts toward the bake: all of it, up to one report interval

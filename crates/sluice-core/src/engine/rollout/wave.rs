@@ -56,11 +56,12 @@ impl Rollout {
         if now < self.apply_clock(stage, since) + sp.apply_timeout {
             return;
         }
-        let unconfirmed: Vec<TargetId> = self
-            .members(stage, wave)
-            .filter(|(_, t)| obs.running(t) != Some(&self.release))
-            .map(|(_, t)| t.clone())
-            .collect();
+        let unconfirmed: Vec<TargetId> = self.memo.with(|m| {
+            self.members(stage, wave)
+                .filter(|&(i, t)| !m.seen(obs, (stage, i), t, &self.release).on_candidate)
+                .map(|(_, t)| t.clone())
+                .collect()
+        });
         let wave_size = sp.wave_ends.get(wave).copied().unwrap_or(0);
         let allowed = sp.unconfirmed_allowed(wave_size);
         let name = sp.name.clone();
@@ -273,9 +274,15 @@ impl Rollout {
     /// Members of waves up to `wave` that run another release than the candidate.
     pub(super) fn left_candidate_of(&self, obs: &dyn Observations, stage: usize, wave: usize) -> Option<String> {
         let sp = &self.plan.stages[stage];
-        let left: Vec<String> = self
-            .members(stage, wave)
-            .filter_map(|(_, t)| match obs.running(t) {
+        let off: Vec<&TargetId> = self.memo.with(|m| {
+            self.members(stage, wave)
+                .filter(|&(i, t)| !m.seen(obs, (stage, i), t, &self.release).on_candidate)
+                .map(|(_, t)| t)
+                .collect()
+        });
+        let left: Vec<String> = off
+            .into_iter()
+            .filter_map(|t| match obs.running(t) {
                 Some(r) if r != &self.release => Some(format!("{t} runs {r}")),
                 _ => None,
             })
@@ -294,7 +301,9 @@ impl Rollout {
 
     fn wave_applied(&self, obs: &dyn Observations, stage: usize, wave: usize) -> bool {
         self.marks_of(stage).told_end() >= self.plan.stages[stage].wave_end(wave)
-            && self.members(stage, wave).all(|(_, t)| obs.running(t) == Some(&self.release))
+            && self.memo.with(|m| {
+                self.members(stage, wave).all(|(i, t)| m.seen(obs, (stage, i), t, &self.release).on_candidate)
+            })
     }
 
     /// Evaluate every gate of the stage over its waves up to `wave`, with the silence records,
@@ -310,8 +319,7 @@ impl Rollout {
         since: Millis,
         silence: Vec<GateEval>,
     ) -> Vec<GateEval> {
-        let mut sums = std::mem::take(&mut self.sums);
-        sums.sync(&self.plan, obs);
+        self.memo.sync(&self.plan, obs);
         let sp = &self.plan.stages[stage];
         let marks = self.marks_of(stage);
         let w = Window {
@@ -323,10 +331,11 @@ impl Rollout {
             excluded: &self.excluded,
         };
         let mut evals = silence;
-        for (i, g) in sp.gates.iter().enumerate() {
-            evals.extend(evaluate(g, sp, w, obs, sums.gate(stage, i)));
-        }
-        self.sums = sums;
+        self.memo.with(|m| {
+            for (i, g) in sp.gates.iter().enumerate() {
+                evals.extend(evaluate(g, sp, w, obs, m.gate(stage, i)));
+            }
+        });
         let name = sp.name.clone();
         for e in &mut evals {
             let key = format!("{stage}/{}/{}", e.gate, e.scope.clone().unwrap_or_default());

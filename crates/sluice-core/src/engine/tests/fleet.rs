@@ -50,11 +50,12 @@ pub(super) struct Fleet {
     /// Offer the engine an index of the targets that may have failed an apply, as the server
     /// does, instead of letting it ask every target it moved.
     pub(super) index_failures: bool,
-    /// Offer the engine a log of which targets got samples, as the server does, so it
-    /// remembers the others' gate sums between steps.
-    pub(super) index_samples: bool,
-    /// Targets unmuted, and when: their hidden samples come back into view.
-    pub(super) unmuted: Vec<(Millis, TargetId)>,
+    /// Offer the engine a log of which targets reported, as the server does, so it remembers
+    /// what the others told between steps.
+    pub(super) log_reports: bool,
+    /// Targets whose release changed or that were unmuted (their hidden samples come back
+    /// into view), and when.
+    pub(super) changed: Vec<(Millis, TargetId)>,
 }
 
 impl Fleet {
@@ -82,8 +83,8 @@ impl Fleet {
             bad_error_rate: 1.0,
             refuse: None,
             index_failures: false,
-            index_samples: false,
-            unmuted: Vec::new(),
+            log_reports: false,
+            changed: Vec::new(),
             silent: false,
             now: Millis(0),
             muted: BTreeMap::new(),
@@ -102,7 +103,7 @@ impl Fleet {
     /// The target sends again (and what it sent while muted comes into view).
     pub(super) fn unmute(&mut self, t: &TargetId) {
         self.muted.remove(t);
-        self.unmuted.push((self.now, t.clone()));
+        self.changed.push((self.now, t.clone()));
     }
 
     pub(super) fn muted_at(&self, t: &TargetId, at: Millis) -> bool {
@@ -148,6 +149,7 @@ impl Fleet {
                 continue;
             }
             self.rollback_failed.remove(&t);
+            self.changed.push((now, t.clone()));
             self.running.insert(t.clone(), r.clone());
             self.history.entry(t).or_default().push((at, r));
         }
@@ -199,19 +201,19 @@ impl Observations for Fleet {
             ids.filter(|t| self.refuse.is_some() || self.rollback_failed.contains(t)).collect()
         })
     }
-    fn sample_position(&self) -> Option<u64> {
-        self.index_samples.then_some(self.now.0)
+    fn report_position(&self) -> Option<u64> {
+        self.log_reports.then_some(self.now.0)
     }
-    fn samples_changed_since(&self, position: u64) -> Option<Vec<TargetId>> {
-        if !self.index_samples {
+    fn reported_since(&self, position: u64) -> Option<Vec<TargetId>> {
+        if !self.log_reports {
             return None;
         }
-        // Every target reports at each multiple of the interval; between them only an unmute
-        // (or a fleet gone silent) changes what is in view.
+        // Every target reports at each multiple of the interval; between them only a release
+        // change, an unmute (or a fleet gone silent) changes what is in view.
         if self.now.0 / self.interval > position / self.interval || self.silent {
             return Some(self.targets.iter().map(|t| t.id.clone()).collect());
         }
-        Some(self.unmuted.iter().filter(|(at, _)| at.0 >= position).map(|(_, t)| t.clone()).collect())
+        Some(self.changed.iter().filter(|(at, _)| at.0 >= position).map(|(_, t)| t.clone()).collect())
     }
     fn samples(&self, target: &TargetId, from: Millis, to: Millis, f: &mut dyn FnMut(&Sample)) {
         let first = from.0.max(self.watching_since.0.saturating_sub(1)) / self.interval + 1;

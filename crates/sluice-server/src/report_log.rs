@@ -1,7 +1,7 @@
-//! Which targets got samples, in the order they got them, so a rollout's step re-reads only
-//! those members and remembers the others' gate sums
-//! ([`sluice_core::engine::Observations::samples_changed_since`]). Bounded: a step asking
-//! about a position older than the log holds is told "unknown" and reads every member.
+//! Which targets reported (or got a health source's value), in order, so a rollout's step
+//! re-reads only those members and remembers what the others told
+//! ([`sluice_core::engine::Observations::reported_since`]). Bounded: a step asking about a
+//! position older than the log holds is told "unknown" and reads every member.
 
 use std::collections::VecDeque;
 
@@ -12,14 +12,14 @@ use sluice_core::release::TargetId;
 const MAX_ENTRIES: usize = 20_000;
 
 #[derive(Debug, Default)]
-pub struct SampleLog {
+pub struct ReportLog {
     /// The position of `targets[0]`.
     first: u64,
     targets: VecDeque<TargetId>,
 }
 
-impl SampleLog {
-    /// `target` got (or lost) samples.
+impl ReportLog {
+    /// `target` reported: its samples, release or last report time may have changed.
     pub fn push(&mut self, target: &TargetId) {
         self.targets.push_back(target.clone());
         if self.targets.len() > MAX_ENTRIES {
@@ -33,8 +33,8 @@ impl SampleLog {
         self.first + self.targets.len() as u64
     }
 
-    /// Every target that got samples after `position`; `None` if the log no longer reaches
-    /// back that far (or `position` is not one it gave).
+    /// Every target that reported after `position`; `None` if the log no longer reaches back
+    /// that far (or `position` is not one it gave).
     pub fn since(&self, position: u64) -> Option<Vec<TargetId>> {
         let skip = usize::try_from(position.checked_sub(self.first)?).ok()?;
         if skip > self.targets.len() {
@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn lists_what_came_after_a_position_and_nothing_it_cannot_vouch_for() {
-        let mut log = SampleLog::default();
+        let mut log = ReportLog::default();
         let p0 = log.position();
         log.push(&t("a"));
         let p1 = log.position();
@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_position_older_than_the_bound_is_unknown() {
-        let mut log = SampleLog::default();
+        let mut log = ReportLog::default();
         let p0 = log.position();
         for i in 0..=MAX_ENTRIES {
             log.push(&t(&format!("t{i}")));
