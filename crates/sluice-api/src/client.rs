@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use crate::agent::{DesiredView, Enroll, Enrolled, EnrollmentTokens, NewEnrollmentTokens, Report, ReportAck};
 use crate::error::{ApiError, ErrorCode};
 use crate::operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, ReleaseCreated, ReleaseView, Revert, RolloutCommand,
-    RolloutTargetsView, RolloutView, ServiceView, SpecApplied, SpecView, StartAnswer, StartRollout, TargetView,
+    ApiTokenCreated, ApiTokenView, ApplySpec, ClearHold, CommandKind, EventView, NewApiToken, ReleaseCreated,
+    ReleaseView, Revert, RevokeApiToken, RolloutCommand, RolloutTargetsView, RolloutView, ServiceView, SpecApplied,
+    SpecView, StartAnswer, StartRollout, TargetView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +201,19 @@ impl Client {
 
     pub async fn enrollment_tokens(&self, req: &NewEnrollmentTokens) -> Result<EnrollmentTokens, ClientError> {
         self.post("/v1/enrollment-tokens", req).await
+    }
+
+    pub async fn create_token(&self, req: &NewApiToken) -> Result<ApiTokenCreated, ClientError> {
+        self.post("/v1/tokens", req).await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<ApiTokenView>, ClientError> {
+        self.get("/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, name: &str, reason: Option<&str>) -> Result<ApiTokenView, ClientError> {
+        let path = format!("/v1/tokens/{}/revoke", segment(name));
+        self.post(&path, &RevokeApiToken { reason: reason.map(str::to_string) }).await
     }
 
     // --- agent ---

@@ -3,25 +3,32 @@
 //! [`Client`] used by the CLI, the agent and the benchmarks.
 //!
 //! Routes (all under `/v1`, JSON unless noted; every route but `/healthz` needs
-//! `Authorization: Bearer <token>`):
+//! `Authorization: Bearer <token>`). Operators' tokens carry a role (`viewer`, `deployer`,
+//! `approver`, `admin`: [`Role`]) and deployers and approvers may be limited to services;
+//! "any" is any operator token, "deployer"/"approver" also admit `admin`, and "steer" admits
+//! deployers and approvers:
 //!
 //! | method | path | who | body → answer |
 //! |---|---|---|---|
 //! | POST | `/v1/specs` | admin | [`ApplySpec`] → [`SpecApplied`] |
-//! | GET | `/v1/specs/current` | admin | → [`SpecView`] |
-//! | POST | `/v1/services/{service}/releases?message=M` | admin | bundle bytes → [`ReleaseCreated`] |
-//! | GET | `/v1/services/{service}/releases` | admin | → `Vec<`[`ReleaseView`]`>` |
-//! | GET | `/v1/services` | admin | → `Vec<`[`ServiceView`]`>` |
-//! | POST | `/v1/services/{service}/clear-hold` | admin | [`ClearHold`] → [`ServiceView`] |
-//! | POST | `/v1/services/{service}/revert` | admin | [`Revert`] → [`RolloutView`] |
-//! | POST | `/v1/rollouts` | admin | [`StartRollout`] → [`RolloutView`]; with `queue: true` → [`StartAnswer`] (202 when queued) |
-//! | GET | `/v1/rollouts?active=true` | admin | → `Vec<`[`RolloutView`]`>` |
-//! | GET | `/v1/rollouts/{id}` | admin | → [`RolloutView`] (`id`: the id or a unique prefix of it) |
-//! | GET | `/v1/rollouts/{id}/targets` | admin | → [`RolloutTargetsView`] |
-//! | POST | `/v1/rollouts/{id}/{pause,resume,abort,rollback,approve}` | admin | [`RolloutCommand`] → [`RolloutView`] |
-//! | GET | `/v1/targets` | admin | → `Vec<`[`TargetView`]`>` |
-//! | GET | `/v1/events?after=N&limit=L&rollout=ID` | admin | → `Vec<`[`EventView`]`>` |
+//! | GET | `/v1/specs/current` | any | → [`SpecView`] |
+//! | POST | `/v1/services/{service}/releases?message=M` | deployer | bundle bytes → [`ReleaseCreated`] |
+//! | GET | `/v1/services/{service}/releases` | any | → `Vec<`[`ReleaseView`]`>` |
+//! | GET | `/v1/services` | any | → `Vec<`[`ServiceView`]`>` |
+//! | POST | `/v1/services/{service}/clear-hold` | approver | [`ClearHold`] → [`ServiceView`] |
+//! | POST | `/v1/services/{service}/revert` | deployer | [`Revert`] → [`RolloutView`] |
+//! | POST | `/v1/rollouts` | deployer | [`StartRollout`] → [`RolloutView`]; with `queue: true` → [`StartAnswer`] (202 when queued) |
+//! | GET | `/v1/rollouts?active=true` | any | → `Vec<`[`RolloutView`]`>` |
+//! | GET | `/v1/rollouts/{id}` | any | → [`RolloutView`] (`id`: the id or a unique prefix of it) |
+//! | GET | `/v1/rollouts/{id}/targets` | any | → [`RolloutTargetsView`] |
+//! | POST | `/v1/rollouts/{id}/{pause,resume,abort,rollback}` | steer | [`RolloutCommand`] → [`RolloutView`] |
+//! | POST | `/v1/rollouts/{id}/approve` | approver | [`RolloutCommand`] → [`RolloutView`] |
+//! | GET | `/v1/targets` | any | → `Vec<`[`TargetView`]`>` |
+//! | GET | `/v1/events?after=N&limit=L&rollout=ID` | any | → `Vec<`[`EventView`]`>` |
 //! | POST | `/v1/enrollment-tokens` | admin | [`NewEnrollmentTokens`] → [`EnrollmentTokens`] |
+//! | POST | `/v1/tokens` | admin | [`NewApiToken`] → [`ApiTokenCreated`] (the secret, shown once) |
+//! | GET | `/v1/tokens` | admin | → `Vec<`[`ApiTokenView`]`>` |
+//! | POST | `/v1/tokens/{name}/revoke` | admin | [`RevokeApiToken`] → [`ApiTokenView`] |
 //! | POST | `/v1/agent/enroll` | enrollment token in body | [`Enroll`] → [`Enrolled`] |
 //! | GET | `/v1/agent/desired?after=V&wait_ms=W` | agent | → [`DesiredView`] (long-poll) |
 //! | GET | `/v1/agent/services/{service}/spec` | agent | → the service's spec, canonical JSON whose sha256 is [`DesiredService::spec_digest`] (only a service its desired state names) |
@@ -40,10 +47,12 @@ pub use agent::{
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorCode};
 pub use operator::{
-    ApplySpec, ClearHold, CommandKind, EventView, HoldView, Position, QueuedView, ReleaseCreated, ReleaseView, Revert,
-    RolloutCommand, RolloutTargetsView, RolloutView, ServiceView, SpecApplied, SpecView, StageGateView,
-    StageTargetsView, StageView, StartAnswer, StartRollout, TargetServiceView, TargetView, WaveView,
+    ApiTokenCreated, ApiTokenView, ApplySpec, ClearHold, CommandKind, EventView, HoldView, NewApiToken, Position,
+    QueuedView, ReleaseCreated, ReleaseView, Revert, RevokeApiToken, RolloutCommand, RolloutTargetsView, RolloutView,
+    ServiceView, SpecApplied, SpecView, StageGateView, StageTargetsView, StageView, StartAnswer, StartRollout,
+    TargetServiceView, TargetView, WaveView,
 };
+pub use sluice_core::role::Role;
 
 /// The header an agent or operator token travels in (`Authorization: Bearer <token>`).
 pub const AUTHORIZATION: &str = "authorization";

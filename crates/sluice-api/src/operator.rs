@@ -7,6 +7,7 @@ use serde_json::Value;
 use sluice_core::engine::{Deadline, GateEval, Outcome, PhaseKind};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
+use sluice_core::role::Role;
 use sluice_core::time::Millis;
 use sluice_core::validate::ValidationReport;
 
@@ -351,4 +352,43 @@ pub struct Revert {
 pub struct ClearHold {
     /// Why it is safe to ship again (recorded in the audit log).
     pub reason: String,
+}
+
+/// `POST /v1/tokens`: a named operator token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    /// Who holds it: the actor of every event it causes. Letters, digits, `.`, `_`, `@`, `-`;
+    /// never reused.
+    pub name: String,
+    pub role: Role,
+    /// For a deployer or approver: the services it may act on (default: every service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+}
+
+/// An operator token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenView {
+    pub name: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+    pub created_by: String,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Millis>,
+}
+
+/// The answer to `POST /v1/tokens`: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenCreated {
+    pub token: ApiTokenView,
+    pub secret: String,
+}
+
+/// `POST /v1/tokens/{name}/revoke`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeApiToken {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

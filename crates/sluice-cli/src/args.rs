@@ -45,6 +45,9 @@ pub enum Command {
     Events(EventsArgs),
     /// Make one-time enrollment tokens for new agents.
     EnrollmentToken(EnrollmentTokenArgs),
+    /// Create, list and revoke operators' named API tokens (admin only).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// The demo's edge service (part of `sluice demo`, not for production).
     #[command(hide = true)]
     DemoEdge(DemoEdgeArgs),
@@ -283,6 +286,46 @@ pub struct EventsArgs {
     /// Keep printing new events as they come (with --json: one JSON object per line).
     #[arg(long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a named token with a role; its secret is printed once, on stdout.
+    Create(TokenCreateArgs),
+    /// Every token: name, role, services, who made it and when, revoked or not.
+    List(TokenListArgs),
+    /// Revoke a token: refused from its next request on.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Who holds it (letters, digits, `.`, `_`, `@`, `-`): the actor of every event it causes.
+    pub name: String,
+    /// viewer (reads), deployer (releases and rollouts), approver (approvals and holds) or admin.
+    #[arg(long)]
+    pub role: String,
+    /// Limit a deployer or approver to this service (repeat for several; default: every service).
+    #[arg(long = "service")]
+    pub services: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    pub name: String,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

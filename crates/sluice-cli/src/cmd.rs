@@ -16,3 +16,4 @@ pub mod server;
 pub mod service;
 pub mod sim;
 pub mod targets;
+pub mod token;

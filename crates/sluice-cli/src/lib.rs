@@ -44,6 +44,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Targets(a) => cmd::targets::run(&a),
         Command::Events(a) => cmd::events::run(&a),
         Command::EnrollmentToken(a) => cmd::enrollment_token::run(&a),
+        Command::Token(c) => cmd::token::run(&c),
         Command::DemoEdge(a) => cmd::demo_edge::run(&a),
     };
     ExitCode::from(code)

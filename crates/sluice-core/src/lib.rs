@@ -11,6 +11,7 @@ pub mod engine;
 pub mod gate;
 pub mod labels;
 pub mod release;
+pub mod role;
 pub mod spec;
 pub mod time;
 pub mod validate;

@@ -48,7 +48,7 @@ const INBOX: usize = 1024;
 
 /// The actor of the driver's own transitions.
 pub const DRIVER_ACTOR: &str = "sluice";
-/// The actor of operators' commands (one admin token for now).
+/// The name of the admin token written at first start (`<data-dir>/admin.token`).
 pub const ADMIN_ACTOR: &str = "admin";
 
 /// What the driver task last published: every active rollout, as the driver holds it (with
@@ -98,6 +98,8 @@ pub struct StartRequest {
     pub pipeline_name: String,
     /// While another rollout of the service is active: wait behind it instead of a 409.
     pub queue: bool,
+    /// Who asked (the API token's name): the actor of the start's events.
+    pub actor: String,
 }
 
 /// What a start did.
@@ -113,7 +115,7 @@ pub enum Started {
 enum Request {
     Start(StartRequest, oneshot::Sender<HttpResult<Started>>),
     Command { id: String, cmd: Command, reply: oneshot::Sender<HttpResult<RolloutRecord>> },
-    ClearHold { service: String, reason: String, reply: oneshot::Sender<HttpResult<ServiceState>> },
+    ClearHold { service: String, reason: String, actor: String, reply: oneshot::Sender<HttpResult<ServiceState>> },
 }
 
 impl Driver {
@@ -226,8 +228,14 @@ impl Driver {
 
     /// Clear the hold a failed rollout left on `service` (serialized with starts and steps):
     /// 409 when the service is not held.
-    pub async fn clear_hold(&self, service: &str, reason: &str) -> HttpResult<ServiceState> {
-        self.ask(|reply| Request::ClearHold { service: service.to_string(), reason: reason.to_string(), reply }).await
+    pub async fn clear_hold(&self, service: &str, reason: &str, actor: &str) -> HttpResult<ServiceState> {
+        self.ask(|reply| Request::ClearHold {
+            service: service.to_string(),
+            reason: reason.to_string(),
+            actor: actor.to_string(),
+            reply,
+        })
+        .await
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<HttpResult<T>>) -> Request) -> HttpResult<T> {

@@ -5,7 +5,7 @@
 use sluice_core::release::ReleaseId;
 
 use crate::app::App;
-use crate::driver::{ADMIN_ACTOR, StartRequest};
+use crate::driver::StartRequest;
 use crate::http_error::{HttpError, HttpResult};
 
 /// The start request of a revert of `service`. With `completed`, only when that release is the
@@ -15,6 +15,7 @@ pub async fn request(
     service: &str,
     completed: Option<&ReleaseId>,
     reason: &str,
+    actor: &str,
 ) -> HttpResult<StartRequest> {
     let reason = reason.trim();
     if reason.is_empty() {
@@ -51,10 +52,11 @@ pub async fn request(
         release: to,
         pipeline: pipeline.clone(),
         emergency: true,
-        reason: Some(format!("revert by {ADMIN_ACTOR}: {reason}")),
+        reason: Some(format!("revert by {actor}: {reason}")),
         seed: None,
         revert: true,
         pipeline_name: svc.pipeline.clone(),
         queue: false,
+        actor: actor.to_string(),
     })
 }

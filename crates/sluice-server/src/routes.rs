@@ -12,6 +12,7 @@ mod rollouts;
 mod services;
 mod specs;
 mod targets;
+mod tokens;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -36,6 +37,8 @@ pub fn router(app: SharedApp) -> Router {
         .route("/v1/targets", get(targets::list))
         .route("/v1/events", get(events::list))
         .route("/v1/enrollment-tokens", post(enrollment::create))
+        .route("/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/v1/tokens/{name}/revoke", post(tokens::revoke))
         .route("/v1/agent/enroll", post(agent::enroll))
         .route("/v1/agent/desired", get(agent::desired))
         .route("/v1/agent/services/{service}/spec", get(agent::service_spec))

@@ -1,4 +1,4 @@
-//! Secrets the server hands out (the admin token, enrollment tokens, agent credentials): made
+//! Secrets the server hands out (the admin token, API tokens, enrollment tokens, agent credentials): made
 //! from 32 random bytes, shown once, and kept only as their sha256 hash.
 
 use sluice_bundle::sha256;
@@ -7,6 +7,8 @@ use sluice_bundle::sha256;
 pub const ADMIN_PREFIX: &str = "sluice_admin_";
 /// Prefix of one-time enrollment tokens.
 pub const ENROLL_PREFIX: &str = "sluice_enroll_";
+/// Prefix of operators' API tokens.
+pub const API_PREFIX: &str = "sluice_api_";
 /// Prefix of agent credentials.
 pub const AGENT_PREFIX: &str = "sluice_agent_";
 

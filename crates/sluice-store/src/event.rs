@@ -51,6 +51,10 @@ pub mod kind {
     pub const TARGET_ENROLLED: &str = "target_enrolled";
     /// The admin token was set (first start) or replaced. Body: `{replaced, reason?}`.
     pub const ADMIN_TOKEN_SET: &str = "admin_token_set";
+    /// An operator's API token was created. Body: `{name, role, services}`.
+    pub const API_TOKEN_CREATED: &str = "api_token_created";
+    /// An operator's API token was revoked. Body: `{name, reason?}`.
+    pub const API_TOKEN_REVOKED: &str = "api_token_revoked";
 }
 
 /// An event to append.

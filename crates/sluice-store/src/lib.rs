@@ -20,8 +20,8 @@ pub mod transition;
 pub use error::{Result, StoreError};
 pub use event::{EventSeq, NewEvent, StoredEvent};
 pub use model::{
-    Audit, Desired, DesiredState, DroppedService, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter,
-    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert,
+    ApiTokenRecord, Audit, Desired, DesiredState, DroppedService, Enrollment, NewApiToken, NewEnrollmentToken, NewSpec,
+    Release, RolloutFilter, RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert,
 };
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use store::Store;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sluice_core::engine::{Rollout, TargetInfo};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
+use sluice_core::role::Role;
 use sluice_core::time::Millis;
 
 /// The version of an applied spec: 1 for the first, one more for each apply.
@@ -112,6 +113,29 @@ impl TargetRecord {
         labels.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         TargetInfo { id: self.id.clone(), labels, traffic_share: 0.0 }
     }
+}
+
+/// An operator's API token to store: by the hash of its secret only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    pub name: String,
+    pub token_hash: String,
+    pub role: Role,
+    /// The services a deployer or approver is limited to; `None`: every service.
+    pub services: Option<Vec<String>>,
+    pub created_by: String,
+    pub created_at: Millis,
+}
+
+/// A stored API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub role: Role,
+    pub services: Option<Vec<String>>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
 }
 
 /// A one-time enrollment token, stored by hash only.

@@ -6,6 +6,7 @@
 //! half-way on a lock upgrade and event sequence numbers follow commit order; reads run
 //! concurrently on a small pool, each on a consistent snapshot.
 
+mod api_tokens;
 mod codec;
 mod desired;
 mod events;
@@ -31,8 +32,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::error::{Result, StoreError};
 use crate::event::{EventSeq, NewEvent, StoredEvent};
 use crate::model::{
-    Audit, DesiredState, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter, RolloutRecord, SpecRecord,
-    SpecVersion, TargetRecord, TargetUpsert,
+    ApiTokenRecord, Audit, DesiredState, Enrollment, NewApiToken, NewEnrollmentToken, NewSpec, Release, RolloutFilter,
+    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert,
 };
 use crate::store::Store;
 use crate::transition::{Committed, Transition};
@@ -273,6 +274,27 @@ impl Store for SqliteStore {
 
     async fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<TargetId>> {
         targets::by_token_hash(&mut *self.pool.acquire().await?, token_hash).await
+    }
+
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<()> {
+        let mut w = self.write().await?;
+        api_tokens::create(&mut w.tx, token).await?;
+        w.commit().await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        api_tokens::list(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn revoke_api_token(&self, name: &str, audit: &Audit) -> Result<ApiTokenRecord> {
+        let mut w = self.write().await?;
+        let token = api_tokens::revoke(&mut w.tx, name, audit).await?;
+        w.commit().await?;
+        Ok(token)
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        api_tokens::by_hash(&mut *self.pool.acquire().await?, token_hash).await
     }
 
     async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()> {

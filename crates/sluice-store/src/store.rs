@@ -18,8 +18,8 @@ use sluice_core::time::Millis;
 use crate::error::Result;
 use crate::event::{EventSeq, NewEvent, StoredEvent};
 use crate::model::{
-    Audit, DesiredState, Enrollment, NewEnrollmentToken, NewSpec, Release, RolloutFilter, RolloutRecord, SpecRecord,
-    SpecVersion, TargetRecord, TargetUpsert,
+    ApiTokenRecord, Audit, DesiredState, Enrollment, NewApiToken, NewEnrollmentToken, NewSpec, Release, RolloutFilter,
+    RolloutRecord, SpecRecord, SpecVersion, TargetRecord, TargetUpsert,
 };
 use crate::transition::{Committed, Transition};
 
@@ -94,6 +94,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_agent_credential(&self, target: &TargetId, token_hash: &str, audit: &Audit) -> Result<()>;
     /// The target an agent token hash belongs to.
     async fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<TargetId>>;
+    /// Store an operator's API token (and its event); `Conflict` if the name or the hash is
+    /// taken (names are never reused, revoked or not).
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<()>;
+    /// Every API token, revoked ones too, by name.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    /// Revoke a token (and record it); `NotFound` for an unknown name, `Conflict` if it was
+    /// revoked already.
+    async fn revoke_api_token(&self, name: &str, audit: &Audit) -> Result<ApiTokenRecord>;
+    /// The token a secret's hash belongs to, unless it was revoked.
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>>;
     async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()>;
     /// Create several enrollment tokens in one transaction: all of them or none.
     async fn create_enrollment_tokens(&self, tokens: &[NewEnrollmentToken]) -> Result<()>;

@@ -11,3 +11,4 @@ mod outage;
 mod refusals;
 mod restart;
 mod rig;
+mod tokens;

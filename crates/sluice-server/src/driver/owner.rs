@@ -10,7 +10,7 @@ use sluice_core::engine::{Action, Command, PlanError, Queued, Rollout, ServiceSt
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{DesiredChange, RolloutRecord, Store, StoreError, Transition, split_actions};
 
-use super::{ADMIN_ACTOR, DRIVER_ACTOR, MIN_STEP_GAP, Request, SNAPSHOT_EVERY, StartRequest, Started, TICK};
+use super::{DRIVER_ACTOR, MIN_STEP_GAP, Request, SNAPSHOT_EVERY, StartRequest, Started, TICK};
 use crate::app::{App, SharedApp};
 use crate::clock;
 use crate::http_error::{HttpError, HttpResult};
@@ -115,8 +115,8 @@ async fn handle(app: &App, active: &mut Rollouts, r: Request) {
             app.driver.publish(active);
             let _ = reply.send(result);
         }
-        Request::ClearHold { service, reason, reply } => {
-            let result = clear_hold(app, &service, &reason).await;
+        Request::ClearHold { service, reason, actor, reply } => {
+            let result = clear_hold(app, &service, &reason, &actor).await;
             if result.is_ok() {
                 start_queued(app, active, &service).await;
             }
@@ -165,7 +165,7 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
         Some(old) => format!("queued {} behind rollout {behind}, superseding {old}", req.release),
         None => format!("queued {} behind rollout {behind}", req.release),
     };
-    let audit = sluice_store::Audit::new(ADMIN_ACTOR, now).because(why);
+    let audit = sluice_store::Audit::new(req.actor.as_str(), now).because(why);
     app.store.put_service_state(&req.service, &state, &audit).await?;
     app.services.set(&req.service, state);
     tracing::info!(service = %req.service, release = %req.release, behind = %behind, "release queued");
@@ -207,6 +207,8 @@ async fn start_queued(app: &App, active: &mut Rollouts, service: &str) {
                 revert: false,
                 pipeline_name: q.pipeline.clone(),
                 queue: false,
+                // Whoever queued it is named in the queueing event; the driver starts it.
+                actor: DRIVER_ACTOR.to_string(),
             };
             match start(app, active, req).await {
                 Ok(_) => Ok(()),
@@ -292,7 +294,7 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
         rollout: &rollout,
         service_state: Some(&service_state),
         events: &events,
-        actor: ADMIN_ACTOR,
+        actor: &req.actor,
         at: now,
     };
     let began = tokio::time::Instant::now();
@@ -310,12 +312,12 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
     Ok(record)
 }
 
-async fn clear_hold(app: &App, service: &str, reason: &str) -> HttpResult<ServiceState> {
+async fn clear_hold(app: &App, service: &str, reason: &str, actor: &str) -> HttpResult<ServiceState> {
     let mut service_state = app.store.get_service_state(service).await?;
     let Some(hold) = service_state.clear_hold() else {
         return Err(HttpError::conflict(format!("service {service} is not held")));
     };
-    let audit = sluice_store::Audit::new(ADMIN_ACTOR, clock::now())
+    let audit = sluice_store::Audit::new(actor, clock::now())
         .because(format!("cleared the hold of rollout {} ({}): {reason}", hold.rollout, hold.why));
     app.store.put_service_state(service, &service_state, &audit).await?;
     app.services.set(service, service_state.clone());
@@ -338,7 +340,8 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
             && rec.rollout.outcome() == Some(sluice_core::engine::Outcome::Completed)
         {
             // Rolling back a completed rollout reverts its service to the known-good before it.
-            let req = crate::revert::request(app, &rec.rollout.service, Some(&rec.rollout.release), reason).await?;
+            let req =
+                crate::revert::request(app, &rec.rollout.service, Some(&rec.rollout.release), reason, cmd.by()).await?;
             return start(app, active, req).await;
         }
         return Err(HttpError::conflict(format!(
@@ -357,7 +360,7 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
     let mut violations = invariants::check_actions(&next.record.rollout, failed_before, &actions);
     violations.extend(check_desired(&next.record.rollout, &actions));
     count_violations(app, id, &violations);
-    commit(app, &mut next.record, &actions, ADMIN_ACTOR, now).await?;
+    commit(app, &mut next.record, &actions, cmd.by(), now).await?;
     let record = next.record.clone();
     if record.rollout.is_finished() {
         active.remove(id);

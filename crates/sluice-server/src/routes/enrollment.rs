@@ -11,7 +11,6 @@ use crate::app::SharedApp;
 use crate::auth::Admin;
 use crate::body::JsonBody;
 use crate::clock;
-use crate::driver::ADMIN_ACTOR;
 use crate::http_error::{HttpError, HttpResult};
 use crate::secret;
 
@@ -19,7 +18,7 @@ use crate::secret;
 pub const MAX_COUNT: u32 = 10_000;
 
 pub async fn create(
-    _: Admin,
+    Admin(op): Admin,
     State(app): State<SharedApp>,
     JsonBody(req): JsonBody<NewEnrollmentTokens>,
 ) -> HttpResult<Json<EnrollmentTokens>> {
@@ -36,7 +35,7 @@ pub async fn create(
         .iter()
         .map(|t| NewEnrollmentToken {
             token_hash: secret::hash(t),
-            created_by: ADMIN_ACTOR.into(),
+            created_by: op.name.clone(),
             created_at: now,
             expires_at,
         })

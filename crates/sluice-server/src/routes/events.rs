@@ -8,7 +8,7 @@ use sluice_api::EventView;
 use sluice_store::{EventSeq, StoredEvent};
 
 use crate::app::SharedApp;
-use crate::auth::Admin;
+use crate::auth::Operator;
 use crate::body::QueryParams;
 use crate::http_error::{HttpError, HttpResult};
 
@@ -27,7 +27,7 @@ pub struct EventsQuery {
 }
 
 pub async fn list(
-    _: Admin,
+    _: Operator,
     State(app): State<SharedApp>,
     QueryParams(q): QueryParams<EventsQuery>,
 ) -> HttpResult<Json<Vec<EventView>>> {

@@ -17,10 +17,9 @@ use sluice_core::validate::validate_release;
 use sluice_store::Release;
 
 use crate::app::SharedApp;
-use crate::auth::Admin;
+use crate::auth::Operator;
 use crate::body::{PathParams, QueryParams, read_limited};
 use crate::clock;
-use crate::driver::ADMIN_ACTOR;
 use crate::http_error::{HttpError, HttpResult};
 
 #[derive(Debug, Deserialize)]
@@ -30,13 +29,14 @@ pub struct CreateQuery {
 }
 
 pub async fn create(
-    _: Admin,
+    op: Operator,
     State(app): State<SharedApp>,
     PathParams(service): PathParams<String>,
     QueryParams(q): QueryParams<CreateQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResult<Json<ReleaseCreated>> {
+    op.may_deploy(&service, &format!("create releases of {service}"))?;
     let Some(spec) = app.spec.get() else {
         return Err(HttpError::not_found(format!("service {service} is unknown: no spec has been applied yet")));
     };
@@ -83,7 +83,7 @@ pub async fn create(
         parent: known_good,
         created_at: now,
         message: q.message.unwrap_or_default(),
-        created_by: ADMIN_ACTOR.into(),
+        created_by: op.name.clone(),
         manifest,
         size: bytes.len() as u64,
     };
@@ -128,7 +128,7 @@ fn refused(e: BundleError) -> HttpError {
 }
 
 pub async fn list(
-    _: Admin,
+    _: Operator,
     State(app): State<SharedApp>,
     PathParams(service): PathParams<String>,
 ) -> HttpResult<Json<Vec<ReleaseView>>> {

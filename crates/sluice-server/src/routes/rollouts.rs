@@ -17,10 +17,10 @@ use sluice_core::spec::fleet_check::{LiveFleet, check_rollout_against_fleet};
 use sluice_store::{RolloutFilter, RolloutRecord, Store};
 
 use crate::app::{App, SharedApp};
-use crate::auth::Admin;
+use crate::auth::Operator;
 use crate::body::{JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use crate::current_spec::AppliedSpec;
-use crate::driver::{ADMIN_ACTOR, StartRequest, Started};
+use crate::driver::{StartRequest, Started};
 use crate::fleet_checks::{live_fleet, located, report_interval};
 use crate::http_error::{HttpError, HttpResult};
 use crate::rollout_view::{targets_view, view};
@@ -29,10 +29,11 @@ use crate::rollout_view::{targets_view, view};
 const MIN_PREFIX: usize = 4;
 
 pub async fn start(
-    _: Admin,
+    op: Operator,
     State(app): State<SharedApp>,
     JsonBody(req): JsonBody<StartRollout>,
 ) -> HttpResult<Response> {
+    op.may_deploy(&req.service, &format!("start rollouts of {}", req.service))?;
     let Some(spec) = app.spec.get() else {
         return Err(HttpError::not_found(format!("service {} is unknown: no spec has been applied yet", req.service)));
     };
@@ -68,6 +69,7 @@ pub async fn start(
             revert: false,
             pipeline_name,
             queue: req.queue,
+            actor: op.name.clone(),
         })
         .await?;
     Ok(match started {
@@ -136,7 +138,7 @@ pub struct ListQuery {
 }
 
 pub async fn list(
-    _: Admin,
+    _: Operator,
     State(app): State<SharedApp>,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> HttpResult<Json<Vec<RolloutView>>> {
@@ -153,7 +155,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    _: Admin,
+    _: Operator,
     State(app): State<SharedApp>,
     PathParams(id): PathParams<String>,
 ) -> HttpResult<Json<RolloutView>> {
@@ -163,7 +165,7 @@ pub async fn get(
 
 /// `GET /v1/rollouts/{id}/targets`: the rollout's targets, stage by stage.
 pub async fn targets(
-    _: Admin,
+    _: Operator,
     State(app): State<SharedApp>,
     PathParams(id): PathParams<String>,
 ) -> HttpResult<Json<RolloutTargetsView>> {
@@ -208,12 +210,12 @@ pub(super) async fn resolve_rollout(app: &App, given: &str) -> HttpResult<String
 }
 
 pub async fn command(
-    _: Admin,
+    op: Operator,
     State(app): State<SharedApp>,
     PathParams((id, command)): PathParams<(String, String)>,
     JsonOrEmpty(body): JsonOrEmpty<RolloutCommand>,
 ) -> HttpResult<Json<RolloutView>> {
-    let by = ADMIN_ACTOR.to_string();
+    let by = op.name.clone();
     // Every `--reason` is recorded in the event the command causes.
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let cmd = match command.as_str() {
@@ -234,6 +236,12 @@ pub async fn command(
         }
     };
     let id = resolve_rollout(&app, &id).await?;
+    let service = record(&app, &id).await?.rollout.service.clone();
+    let what = format!("{command} rollout {id} of {service}");
+    match &cmd {
+        Command::Approve { .. } => op.may_approve(&service, &what)?,
+        _ => op.may_steer(&service, &what)?,
+    }
     let record = app.driver.command(&id, cmd).await?;
     Ok(Json(view(&record, &app.fleet.read())))
 }

@@ -8,11 +8,11 @@ use sluice_api::{ClearHold, HoldView, QueuedView, Revert, RolloutView, ServiceVi
 use sluice_core::engine::ServiceState;
 
 use crate::app::SharedApp;
-use crate::auth::Admin;
+use crate::auth::Operator;
 use crate::body::{JsonBody, PathParams};
 use crate::http_error::{HttpError, HttpResult};
 
-pub async fn list(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<Vec<ServiceView>>> {
+pub async fn list(_: Operator, State(app): State<SharedApp>) -> HttpResult<Json<Vec<ServiceView>>> {
     let mut states = app.store.list_service_states().await?;
     // Services of the spec that never had a rollout are listed too.
     if let Some(spec) = app.spec.get() {
@@ -27,7 +27,7 @@ pub async fn list(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<Vec
 }
 
 pub async fn clear_hold(
-    _: Admin,
+    op: Operator,
     State(app): State<SharedApp>,
     PathParams(service): PathParams<String>,
     JsonBody(req): JsonBody<ClearHold>,
@@ -35,18 +35,20 @@ pub async fn clear_hold(
     if req.reason.trim().is_empty() {
         return Err(HttpError::bad_request("clearing a hold needs a reason (`reason`)"));
     }
-    let state = app.driver.clear_hold(&service, req.reason.trim()).await?;
+    op.may_approve(&service, &format!("clear the hold of {service}"))?;
+    let state = app.driver.clear_hold(&service, req.reason.trim(), &op.name).await?;
     Ok(Json(view(service, state)))
 }
 
 /// Return the service to its previous known-good (see [`crate::revert`]).
 pub async fn revert(
-    _: Admin,
+    op: Operator,
     State(app): State<SharedApp>,
     PathParams(service): PathParams<String>,
     JsonBody(req): JsonBody<Revert>,
 ) -> HttpResult<Json<RolloutView>> {
-    let start = crate::revert::request(&app, &service, None, &req.reason).await?;
+    op.may_deploy(&service, &format!("revert {service}"))?;
+    let start = crate::revert::request(&app, &service, None, &req.reason, &op.name).await?;
     let record = app.driver.start_now(start).await?;
     Ok(Json(crate::rollout_view::view(&record, &app.fleet.read())))
 }

@@ -14,18 +14,17 @@ use sluice_core::spec::parse::from_yaml;
 use sluice_store::{DroppedService, NewSpec};
 
 use crate::app::SharedApp;
-use crate::auth::Admin;
+use crate::auth::{Admin, Operator};
 use crate::body::JsonBody;
 use crate::clock;
 use crate::current_spec::AppliedSpec;
-use crate::driver::ADMIN_ACTOR;
 use crate::fleet_checks::{live_fleet, located, report_interval};
 use crate::http_error::{HttpError, HttpResult};
 
 const DEFAULT_FILE: &str = "sluice.yaml";
 
 pub async fn apply(
-    _: Admin,
+    Admin(op): Admin,
     State(app): State<SharedApp>,
     JsonBody(req): JsonBody<ApplySpec>,
 ) -> HttpResult<Json<SpecApplied>> {
@@ -94,7 +93,7 @@ pub async fn apply(
         dropped.into_iter().map(|d| DroppedService { service: d.service, targets: d.targets }).collect();
     let version = app
         .store
-        .put_spec(&NewSpec { text: req.text, parsed, applied_by: ADMIN_ACTOR.into(), applied_at: now, dropped })
+        .put_spec(&NewSpec { text: req.text, parsed, applied_by: op.name.clone(), applied_at: now, dropped })
         .await?;
     applied_spec.version = version;
     app.spec.set(applied_spec);
@@ -108,7 +107,7 @@ fn refused(message: String, lines: Vec<String>) -> HttpError {
     HttpError::bad_request(format!("{message}:\n{}", lines.join("\n"))).with_details(json!({ "problems": lines }))
 }
 
-pub async fn current(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<SpecView>> {
+pub async fn current(_: Operator, State(app): State<SharedApp>) -> HttpResult<Json<SpecView>> {
     let Some(rec) = app.store.current_spec().await? else {
         return Err(HttpError::not_found("no spec has been applied yet"));
     };

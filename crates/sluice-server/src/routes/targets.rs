@@ -10,11 +10,11 @@ use sluice_api::{TargetServiceView, TargetView};
 use sluice_core::time::Dur;
 
 use crate::app::SharedApp;
-use crate::auth::Admin;
+use crate::auth::Operator;
 use crate::clock;
 use crate::http_error::HttpResult;
 
-pub async fn list(_: Admin, State(app): State<SharedApp>) -> HttpResult<Json<Vec<TargetView>>> {
+pub async fn list(_: Operator, State(app): State<SharedApp>) -> HttpResult<Json<Vec<TargetView>>> {
     let records = app.store.list_targets().await?;
     let now = clock::now();
     let window = Dur(app.config.report_interval_ms().saturating_mul(3));

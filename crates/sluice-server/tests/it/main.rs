@@ -16,3 +16,4 @@ mod restart;
 mod rollouts;
 mod service_specs;
 mod specs;
+mod tokens;

@@ -19,6 +19,7 @@ use crate::error::Result;
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
     (2, "compact_rollouts", include_str!("../../migrations/sqlite/0002_compact_rollouts.sql")),
+    (3, "api_tokens", include_str!("../../migrations/sqlite/0003_api_tokens.sql")),
 ];
 
 #[derive(Debug)]

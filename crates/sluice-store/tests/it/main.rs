@@ -3,6 +3,7 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod api_tokens;
 mod crash;
 mod entities;
 mod events;

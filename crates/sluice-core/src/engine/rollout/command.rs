@@ -43,6 +43,19 @@ pub enum CommandError {
     NotApplicable { rollout: String, command: &'static str, phase: String },
 }
 
+impl Command {
+    /// Who gave the command.
+    pub fn by(&self) -> &str {
+        match self {
+            Command::Pause { by, .. }
+            | Command::Resume { by, .. }
+            | Command::Approve { by, .. }
+            | Command::Abort { by, .. }
+            | Command::Rollback { by, .. } => by,
+        }
+    }
+}
+
 impl Rollout {
     /// Carry out an operator's command.
     pub fn command(&mut self, now: Millis, cmd: &Command) -> Result<Vec<Action>, CommandError> {
