@@ -210,6 +210,9 @@ pub struct RolloutView {
     /// A revert to an earlier known-good.
     #[serde(default)]
     pub revert: bool,
+    /// Who started it (the token's name); never the one who approves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// The stage and wave applying or baking (also while paused there).
     #[serde(default)]
     pub position: Option<Position>,

@@ -74,6 +74,7 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         outcome: r.outcome(),
         emergency: r.emergency,
         revert: r.revert,
+        author: r.author.clone(),
         position: r.position().map(|(stage, wave)| Position { stage, wave }),
         observed_ms: r.observed().map(|d| d.0),
         probation_ms: r.plan.probation.0,

@@ -99,6 +99,7 @@ pub fn rollout_view() -> RolloutView {
         phase: PhaseKind::Baking,
         reason: None,
         revert: false,
+        author: None,
         position: Some(Position { stage: 1, wave: 1 }),
         observed_ms: Some(60_000),
         probation_ms: rollout.plan.probation.0,

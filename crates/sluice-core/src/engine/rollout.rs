@@ -118,6 +118,9 @@ pub struct StartOptions {
     /// measured in it.
     #[serde(default = "default_report_interval")]
     pub report_interval: Dur,
+    /// Who started it (an operator's token name): never the one to approve it.
+    #[serde(default)]
+    pub author: Option<String>,
 }
 
 impl Default for StartOptions {
@@ -128,6 +131,7 @@ impl Default for StartOptions {
             revert: false,
             seed: 0,
             report_interval: DEFAULT_REPORT_INTERVAL,
+            author: None,
         }
     }
 }
@@ -151,6 +155,10 @@ pub struct Rollout {
     /// A revert to an earlier known-good (see [`StartOptions::revert`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revert: bool,
+    /// Who started it ([`StartOptions::author`]); `None` for rollouts stored before authors
+    /// were kept, and in the simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// What the rollout does, fixed at start. Not part of the rollout's serialized state: a
     /// store keeps it once per rollout and gives it back with [`Rollout::attach_plan`], so a
     /// transition writes only what changed (O(1) in the fleet size).
@@ -252,6 +260,7 @@ impl Rollout {
             known_good,
             emergency,
             revert: opts.revert,
+            author: opts.author.clone(),
             plan: Arc::new(plan),
             legacy_plan: None,
             phase: Phase::Finished { outcome: Outcome::Aborted, at: now, why: String::new() },

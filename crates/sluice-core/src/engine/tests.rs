@@ -285,7 +285,7 @@ fn abort_and_manual_rollback_return_to_known_good() {
 }
 
 #[test]
-fn approval_gates_a_stage() {
+fn approval_gates_a_stage_and_its_author_may_not_approve() {
     let mut p = pipeline();
     p.stages[2].approval = true;
     let mut fleet = Fleet::new(&[("dev", 2), ("staging", 2), ("prod", 10)], Some("v1"));
@@ -296,13 +296,18 @@ fn approval_gates_a_stage() {
         Some("v1".into()),
         &p,
         &fleet.targets,
-        &StartOptions::default(),
+        &StartOptions { author: Some("alice".into()), ..StartOptions::default() },
         Millis(0),
     )
     .expect("plan");
     let (mut r, _) = drive(&mut fleet, r, first, 300_000);
     assert!(matches!(r.phase, Phase::AwaitingApproval { stage: 2, .. }));
     assert!(r.touched().all(|t| !t.0.starts_with("prod")));
+    // The author may not let their own change through.
+    let waiting = r.clone();
+    let own = r.command(Millis(300_000), &Command::Approve { by: "alice".into(), reason: None }).unwrap_err();
+    assert_eq!(own, CommandError::OwnApproval { rollout: "r1".into(), by: "alice".into() });
+    assert_eq!(r, waiting, "refused, nothing changed");
     let acts = r.command(Millis(300_000), &Command::Approve { by: "bob".into(), reason: None }).expect("approve");
     assert!(acts.iter().any(|a| matches!(a, Action::SetDesired { .. })));
     let (r, _) = drive(&mut fleet, r, acts, 3_600_000);

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sluice_api::ErrorCode;
-use sluice_core::engine::{Action, Command, PlanError, Queued, Rollout, ServiceState, StartOptions, invariants};
+use sluice_core::engine::{
+    Action, Command, CommandError, PlanError, Queued, Rollout, ServiceState, StartOptions, invariants,
+};
 use sluice_core::time::{Dur, Millis};
 use sluice_store::{DesiredChange, RolloutRecord, Store, StoreError, Transition, split_actions};
 
@@ -271,6 +273,7 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
         revert: req.revert,
         seed: req.seed.unwrap_or_else(|| seed_of(&id)),
         report_interval: Dur(app.config.report_interval_ms()),
+        author: Some(req.actor.clone()),
     };
     let (rollout, actions) = Rollout::start(
         id.clone(),
@@ -356,7 +359,10 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
     let now = clock::now();
     let mut next = current.clone();
     let failed_before = next.record.rollout.failed;
-    let actions = next.record.rollout.command(now, cmd).map_err(|e| HttpError::conflict(e.to_string()))?;
+    let actions = next.record.rollout.command(now, cmd).map_err(|e| match e {
+        CommandError::OwnApproval { .. } => HttpError::forbidden(e.to_string()),
+        CommandError::NotApplicable { .. } => HttpError::conflict(e.to_string()),
+    })?;
     let mut violations = invariants::check_actions(&next.record.rollout, failed_before, &actions);
     violations.extend(check_desired(&next.record.rollout, &actions));
     count_violations(app, id, &violations);

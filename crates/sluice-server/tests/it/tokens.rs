@@ -128,3 +128,21 @@ async fn bad_token_requests_are_refused_with_what_is_wrong_and_change_nothing() 
     assert_eq!(t.admin.revoke_token("dora", None).await.unwrap_err().code(), Some(ErrorCode::Conflict));
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_author_of_a_rollout_may_not_approve_it_whatever_their_role() {
+    let t = harness::with_spec().await;
+    let _agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let started = t.admin.start_rollout(&start_req(&v1, Some("slow"))).await.unwrap();
+    assert_eq!(started.author.as_deref(), Some("admin"));
+    let before = all_events(&t.admin).await;
+    let err = t.admin.command(&started.id, CommandKind::Approve, &RolloutCommand::default()).await.unwrap_err();
+    forbidden(&err, "may not approve it");
+    assert_eq!(all_events(&t.admin).await, before, "nothing recorded");
+    // Someone else may (here the rollout is not waiting for approval: a conflict, not a 403).
+    let (_, abe) = token(&t.admin, "abe", Role::Approver, None).await;
+    let err = abe.command(&started.id, CommandKind::Approve, &RolloutCommand::default()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    t.server.shutdown().await.unwrap();
+}

@@ -152,6 +152,7 @@ impl Driver<'_> {
             revert: false,
             seed: draw(ctx.seed, Stream::PlanSeed, self.rollouts, 0),
             report_interval: ctx.scenario.report_interval,
+            author: None,
         };
         let release = ctx.cat.get(r).id.clone();
         let known_good = self.state.known_good.clone();

@@ -41,6 +41,9 @@ pub enum Command {
 pub enum CommandError {
     #[error("cannot {command} rollout {rollout}: it is {phase}")]
     NotApplicable { rollout: String, command: &'static str, phase: String },
+    /// The author of a change may not be the one who lets it through.
+    #[error("{by} started rollout {rollout} and so may not approve it: another person must")]
+    OwnApproval { rollout: String, by: String },
 }
 
 impl Command {
@@ -95,6 +98,9 @@ impl Rollout {
                 }
                 _ => return Err(refuse(self, "resume")),
             },
+            Command::Approve { by, .. } if self.author.as_ref() == Some(by) => {
+                return Err(CommandError::OwnApproval { rollout: self.id.clone(), by: by.clone() });
+            }
             Command::Approve { by, reason } => match self.phase.clone() {
                 Phase::AwaitingApproval { stage, .. } => {
                     self.approved.insert(stage);
