@@ -62,36 +62,28 @@ impl Operator {
     /// Create releases of, start and steer rollouts of `service`: `deployer` (scoped to it) or
     /// `admin`; else 403 naming what is missing.
     pub fn may_deploy(&self, service: &str, what: &str) -> Result<(), HttpError> {
-        if !self.role.deploys() {
-            return Err(self.refuse(what, "the deployer or admin role"));
-        }
-        if !self.scoped_to(service) {
-            return Err(self.refuse(what, &format!("a token for service {service}")));
-        }
-        Ok(())
+        self.may(self.role.deploys(), "the deployer or admin role", service, what)
     }
 
     /// Approve rollouts of, clear the hold of `service`: `approver` (scoped to it) or `admin`.
     pub fn may_approve(&self, service: &str, what: &str) -> Result<(), HttpError> {
-        if !self.role.approves() {
-            return Err(self.refuse(what, "the approver or admin role"));
-        }
-        if !self.scoped_to(service) {
-            return Err(self.refuse(what, &format!("a token for service {service}")));
-        }
-        Ok(())
+        self.may(self.role.approves(), "the approver or admin role", service, what)
     }
 
     /// Pause, resume, abort or roll back a rollout of `service`: a deployer's right, and an
     /// approver's too (stopping a change is never less allowed than letting it through).
     pub fn may_steer(&self, service: &str, what: &str) -> Result<(), HttpError> {
-        if self.role.deploys() || self.role.approves() {
-            if self.scoped_to(service) {
-                return Ok(());
-            }
+        self.may(self.role.deploys() || self.role.approves(), "the deployer, approver or admin role", service, what)
+    }
+
+    fn may(&self, role_allows: bool, needs: &str, service: &str, what: &str) -> Result<(), HttpError> {
+        if !role_allows {
+            return Err(self.refuse(what, needs));
+        }
+        if !self.scoped_to(service) {
             return Err(self.refuse(what, &format!("a token for service {service}")));
         }
-        Err(self.refuse(what, "the deployer, approver or admin role"))
+        Ok(())
     }
 }
 

@@ -203,6 +203,8 @@ impl Fleet {
                 map.targets.insert(record.id.clone(), TargetLive::from_record(record));
             }
         }
+        // Its last-seen time may have moved: a step reads it again.
+        map.log.push(&record.id);
     }
 
     /// Read the whole fleet (the driver steps under this; never hold it across an await).
