@@ -181,7 +181,16 @@ pipelines:
     let v2 = rig.release("files", &[("app.conf", "version=3\n")]).await;
     let r = rig.start_rollout("files", &v2).await;
     rig.wait_rollout(&r.id, "the approval", Duration::from_secs(60), |v| v.phase == PhaseKind::AwaitingApproval).await;
+    // The author (the admin token) may not approve its own rollout; a second person does.
+    let own = rig.admin().command(&r.id, CommandKind::Approve, &RolloutCommand::default()).await.unwrap_err();
+    assert_eq!(own.code(), Some(sluice_api::ErrorCode::Forbidden), "{own}");
+    let bob = rig
+        .admin()
+        .create_token(&sluice_api::NewApiToken { name: "bob".into(), role: sluice_api::Role::Approver, services: None })
+        .await
+        .unwrap();
     rig.admin()
+        .with_token(Some(bob.secret))
         .command(&r.id, CommandKind::Approve, &RolloutCommand { reason: Some("looks fine".into()) })
         .await
         .unwrap();
