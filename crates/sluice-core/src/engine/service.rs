@@ -40,6 +40,10 @@ pub struct Queued {
     /// The rollout it waits behind.
     pub behind: String,
     pub at: Millis,
+    /// Who asked for it: the author of the rollout it becomes (so never its approver).
+    /// `None` for releases queued before authors were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// How many earlier known-good releases a service remembers.

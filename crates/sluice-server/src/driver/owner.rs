@@ -161,6 +161,7 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
         seed: req.seed,
         behind: behind.clone(),
         at: now,
+        by: Some(req.actor.clone()),
     };
     let superseded = state.enqueue(q.clone());
     let why = match &superseded {
@@ -209,8 +210,8 @@ async fn start_queued(app: &App, active: &mut Rollouts, service: &str) {
                 revert: false,
                 pipeline_name: q.pipeline.clone(),
                 queue: false,
-                // Whoever queued it is named in the queueing event; the driver starts it.
-                actor: DRIVER_ACTOR.to_string(),
+                // Its author is whoever queued it (the driver only carries it out).
+                actor: q.by.clone().unwrap_or_else(|| DRIVER_ACTOR.to_string()),
             };
             match start(app, active, req).await {
                 Ok(_) => Ok(()),

@@ -146,3 +146,24 @@ async fn the_author_of_a_rollout_may_not_approve_it_whatever_their_role() {
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_queued_release_starts_with_whoever_queued_it_as_author() {
+    use sluice_api::StartAnswer;
+    let t = harness::with_spec().await;
+    let _agents = fleet(&t.admin).await;
+    let (_, dora) = token(&t.admin, "dora", Role::Deployer, None).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let v2 = dora.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release.id;
+    let first = t.admin.start_rollout(&start_req(&v1, Some("slow"))).await.unwrap();
+    let StartAnswer::Queued { .. } = dora.start_or_queue(&start_req(&v2, Some("slow"))).await.unwrap() else {
+        panic!("v2 should wait behind the first rollout");
+    };
+    t.admin.command(&first.id, CommandKind::Abort, &RolloutCommand { reason: Some("make way".into()) }).await.unwrap();
+    let second = harness::eventually("the queued release to start", std::time::Duration::from_secs(20), || async {
+        t.admin.rollouts(true).await.unwrap().into_iter().find(|r| r.release == v2)
+    })
+    .await;
+    assert_eq!(second.author.as_deref(), Some("dora"), "the author is who queued it, not the driver");
+    t.server.shutdown().await.unwrap();
+}
