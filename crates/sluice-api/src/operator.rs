@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_core::engine::{Deadline, GateEval, Outcome, PhaseKind};
+use sluice_core::change::{ChangeRecord, Risk};
+use sluice_core::engine::{Approval, BreakGlass, Deadline, GateEval, Outcome, PhaseKind};
 use sluice_core::labels::Labels;
 use sluice_core::release::{ReleaseId, TargetId};
 use sluice_core::role::Role;
@@ -75,7 +76,7 @@ pub struct ReleaseCreated {
 }
 
 /// `POST /v1/rollouts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartRollout {
     pub service: String,
     /// A release id, or a unique prefix of its hex (`3fa9c2`).
@@ -96,6 +97,22 @@ pub struct StartRollout {
     /// refusal (409). The CLI queues unless `--no-queue`.
     #[serde(default)]
     pub queue: bool,
+    /// The change record: what and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where the change is tracked (a URL or an id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// `low`, `medium` or `high` (not stated: judged high).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    /// The rollback plan in words, beside the automatic one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_plan: Option<String>,
+    /// Start past what the policy refuses (an unlisted pipeline, more of prod at once than
+    /// `max_blast`), with `reason`: nothing moves until a second person approves.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 /// A release waiting to start once the service's active rollout ends (and it is not held).
@@ -128,6 +145,8 @@ pub enum CommandKind {
     Abort,
     Rollback,
     Approve,
+    /// Take back one's approval of the stage the rollout waits at.
+    Withdraw,
 }
 
 impl CommandKind {
@@ -138,6 +157,7 @@ impl CommandKind {
             CommandKind::Abort => "abort",
             CommandKind::Rollback => "rollback",
             CommandKind::Approve => "approve",
+            CommandKind::Withdraw => "withdraw",
         }
     }
 }
@@ -213,6 +233,18 @@ pub struct RolloutView {
     /// Who started it (the token's name); never the one who approves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// What the change says about itself.
+    #[serde(default)]
+    pub change: ChangeRecord,
+    /// Why the rollout was started (an emergency's or broken glass's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_reason: Option<String>,
+    /// Started past the policy: why, what it let through, who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
+    /// Approvals given so far, by stage name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, Vec<Approval>>,
     /// The stage and wave applying or baking (also while paused there).
     #[serde(default)]
     pub position: Option<Position>,

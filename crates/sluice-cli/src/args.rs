@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sluice_core::change::Risk;
 
 /// sluice: staged, gated rollouts of binaries, config and data files, with automatic rollback.
 #[derive(Debug, Parser)]
@@ -193,6 +194,8 @@ pub enum RolloutCommand {
     /// Return every touched target to known-good now and hold the service. On a completed
     /// rollout: revert its service to the known-good before it.
     Rollback(RolloutIdArgs),
+    /// Take back your approval of the stage a rollout waits at (before it starts).
+    Withdraw(RolloutIdArgs),
     /// Return a service to its previous known-good through the pipeline's emergency profile
     /// (waves and gates, no approvals): the fast path that needs no new release.
     Revert(RolloutRevertArgs),
@@ -219,11 +222,30 @@ pub struct RolloutStartArgs {
     /// The pipeline (default: the service's).
     #[arg(long)]
     pub pipeline: Option<String>,
-    /// Emergency profile: shorter bakes, nothing skipped. Needs --reason.
+    /// Emergency profile: shorter bakes, fewer waves, every stage's first wave and gates still
+    /// judged. Needs --reason.
     #[arg(long)]
     pub emergency: bool,
+    /// Why (an emergency's or broken glass's; recorded in the start event).
     #[arg(long)]
     pub reason: Option<String>,
+    /// The change record: what the change does and why.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Where the change is tracked (a URL or an id).
+    #[arg(long)]
+    pub ticket: Option<String>,
+    /// How risky the change is: low, medium or high (not stated: judged high).
+    #[arg(long, value_parser = parse_risk)]
+    pub risk: Option<Risk>,
+    /// The rollback plan in words, beside the automatic one (back to known-good).
+    #[arg(long)]
+    pub rollback_plan: Option<String>,
+    /// Start past what the policy refuses (a pipeline the service does not list, more of prod
+    /// at once than max_blast). Needs --reason; nothing moves until a second person approves
+    /// (`sluice approve ID`) within 15 minutes.
+    #[arg(long)]
+    pub break_glass: bool,
     /// Wait until the rollout finishes, showing progress; exit 4 if it did not complete.
     #[arg(long)]
     pub wait: bool,
@@ -380,4 +402,8 @@ pub struct ClearHoldArgs {
     pub reason: String,
     #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+fn parse_risk(s: &str) -> Result<Risk, String> {
+    s.parse()
 }

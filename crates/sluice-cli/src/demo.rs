@@ -140,8 +140,9 @@ async fn stop_requested() {
 }
 
 async fn tell(rig: &Rig, progress: &mut Progress) -> anyhow::Result<Vec<step::StepResult>> {
-    story::baseline(rig, progress).await?;
-    Ok(story::steps(rig, progress).await)
+    let people = story::people(rig, progress).await?;
+    story::baseline(rig, &people, progress).await?;
+    Ok(story::steps(rig, &people, progress).await)
 }
 
 fn print_json(o: Options, steps: &[step::StepResult]) {

@@ -25,8 +25,9 @@ pub use gates::{GateEval, Verdict};
 pub use observe::{Observations, Sample};
 pub use plan::{Plan, PlanError, Seeds, StagePlan, TargetInfo};
 pub use rollout::{
-    Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline, MissingPlan, Phase, PhaseKind, ROLLBACK_CONFIRM_TIMEOUT,
-    Rollout, StageMarks, StageProgress, StageState, StartOptions, Told, WaveState,
+    Approval, BREAK_GLASS_APPROVAL_TIMEOUT, BreakGlass, Command, CommandError, DEFAULT_REPORT_INTERVAL, Deadline,
+    MissingPlan, Phase, PhaseKind, ROLLBACK_CONFIRM_TIMEOUT, Rollout, StageMarks, StageProgress, StageState,
+    StartOptions, Told, WaveState,
 };
 pub use service::{Queued, Refusal, ServiceState};
 

@@ -7,9 +7,11 @@
 //! seed must reproduce a run exactly. Time comes in as [`time::Millis`], observations through the
 //! [`engine::Observations`] trait, and decisions go out as [`engine::Action`]s.
 
+pub mod change;
 pub mod engine;
 pub mod gate;
 pub mod labels;
+pub mod policy;
 pub mod release;
 pub mod role;
 pub mod spec;

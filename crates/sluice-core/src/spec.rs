@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 pub use gate::{CompareGate, GateKind, GateSpec, Metric, OnFail, ThresholdGate, Tolerance, Worse};
 pub use parse::{SpecError, parse_spec};
 pub use pipeline::{
-    CanaryOrder, CoverageMode, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, EmergencyProfile, OnSilent,
-    PipelineSpec, StageSpec,
+    ApprovalSpec, CanaryOrder, CoverageMode, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT,
+    EmergencyApprovals, EmergencyProfile, EmergencyWaves, OnSilent, PipelineSpec, StageSpec,
 };
 pub use service::{HealthProbe, Hooks, ServiceSpec};
 pub use source::{HealthSource, Per, PrometheusSource};

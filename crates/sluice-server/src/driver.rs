@@ -100,6 +100,10 @@ pub struct StartRequest {
     pub queue: bool,
     /// Who asked (the API token's name): the actor of the start's events.
     pub actor: String,
+    /// What the change says about itself.
+    pub change: sluice_core::change::ChangeRecord,
+    /// Started past the policy: waits for a second person before anything moves.
+    pub break_glass: Option<sluice_core::engine::BreakGlass>,
 }
 
 /// What a start did.
@@ -107,13 +111,13 @@ pub struct StartRequest {
 pub enum Started {
     Rollout(Box<RolloutRecord>),
     /// Waiting behind the active rollout; with the release it superseded.
-    Queued(sluice_core::engine::Queued, Option<ReleaseId>),
+    Queued(Box<sluice_core::engine::Queued>, Option<ReleaseId>),
 }
 
 /// What the driver task is asked to do, with where to answer.
 #[derive(Debug)]
 enum Request {
-    Start(StartRequest, oneshot::Sender<HttpResult<Started>>),
+    Start(Box<StartRequest>, oneshot::Sender<HttpResult<Started>>),
     Command { id: String, cmd: Command, reply: oneshot::Sender<HttpResult<RolloutRecord>> },
     ClearHold { service: String, reason: String, actor: String, reply: oneshot::Sender<HttpResult<ServiceState>> },
 }
@@ -209,7 +213,7 @@ impl Driver {
     /// Start a rollout: refused (409) while the service has a hold, or an active rollout
     /// unless `req.queue` (then it waits behind it).
     pub async fn start(&self, req: StartRequest) -> HttpResult<Started> {
-        self.ask(|reply| Request::Start(req, reply)).await
+        self.ask(|reply| Request::Start(Box::new(req), reply)).await
     }
 
     /// Start a rollout now, or refuse (409): never queues.

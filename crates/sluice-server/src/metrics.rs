@@ -20,6 +20,8 @@
 //!   state; the plan once, at start);
 //! - `sluice_health_source_queries_total{source,outcome}` and
 //!   `sluice_health_source_errors_total{source,kind}` — reads of gates' health sources;
+//! - `sluice_break_glass_total` — rollouts started past the policy (broken glass), each one
+//!   also its own event kind and a banner in status;
 //! - `sluice_invariant_violations_total{invariant}` — the engine's named invariants found
 //!   broken on a transition the server committed (checked on every one; must stay 0; every
 //!   invariant is exported from the start, at 0, so an alert can rely on the series).
@@ -61,6 +63,7 @@ pub struct Metrics {
     source_queries: Family<Labels, Counter>,
     source_errors: Family<Labels, Counter>,
     invariant_violations: Family<Labels, Counter>,
+    break_glass: Counter,
     pending: Mutex<HashMap<(TargetId, String), Pending>>,
 }
 
@@ -102,6 +105,8 @@ impl Metrics {
             "Engine invariants found broken on a committed transition, by invariant (must stay 0)",
             invariant_violations.clone(),
         );
+        let break_glass = Counter::default();
+        registry.register("sluice_break_glass", "Rollouts started past the policy (broken glass)", break_glass.clone());
         registry.register("sluice_rollouts", "Active rollouts by phase", rollouts.clone());
         registry.register("sluice_rollouts_finished", "Rollouts finished, by outcome", rollouts_finished.clone());
         registry.register(
@@ -155,6 +160,7 @@ impl Metrics {
             source_queries,
             source_errors,
             invariant_violations,
+            break_glass,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -200,6 +206,9 @@ impl Metrics {
                         Outcome::RollbackIncomplete => "rollback_incomplete",
                     };
                     self.rollouts_finished.get_or_create(&label("outcome", outcome)).inc();
+                }
+                EventKind::BreakGlass { .. } => {
+                    self.break_glass.inc();
                 }
                 _ => {}
             }

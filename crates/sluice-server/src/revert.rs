@@ -58,5 +58,10 @@ pub async fn request(
         pipeline_name: svc.pipeline.clone(),
         queue: false,
         actor: actor.to_string(),
+        change: sluice_core::change::ChangeRecord {
+            message: Some(format!("revert {service} to its previous known-good")),
+            ..Default::default()
+        },
+        break_glass: None,
     })
 }

@@ -75,6 +75,15 @@ pub fn view(rec: &RolloutRecord, fleet: &FleetMap) -> RolloutView {
         emergency: r.emergency,
         revert: r.revert,
         author: r.author.clone(),
+        change: r.change.clone(),
+        start_reason: r.reason.clone(),
+        break_glass: r.break_glass.clone(),
+        approvals: r
+            .approvals
+            .iter()
+            .filter(|(_, given)| !given.is_empty())
+            .filter_map(|(s, given)| Some((r.plan.stages.get(*s)?.name.clone(), given.clone())))
+            .collect(),
         position: r.position().map(|(stage, wave)| Position { stage, wave }),
         observed_ms: r.observed().map(|d| d.0),
         probation_ms: r.plan.probation.0,

@@ -10,6 +10,7 @@ pub mod check;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sluice_core::change::ChangeRecord;
 use sluice_core::labels::{Labels, Selector};
 use sluice_core::spec::PipelineSpec;
 use sluice_core::spec::parse::from_yaml;
@@ -64,6 +65,11 @@ pub struct Scenario {
     /// Pipelines by name, as in `sluice.yaml`.
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineSpec>,
+    /// The pipelines the service lists (its `pipeline` first, then `pipelines`, as in
+    /// `sluice.yaml`); a strategy naming another one needs broken glass. Default: every
+    /// pipeline here.
+    #[serde(default)]
+    pub service_pipelines: Option<Vec<String>>,
     /// The strategies to compare, in report order.
     pub strategies: Vec<StrategySpec>,
 }
@@ -392,6 +398,14 @@ pub struct StrategySpec {
     /// A person clears the hold after a failed rollout this long after it (default: never).
     #[serde(default)]
     pub clear_hold_after: Option<Dur>,
+    /// Every rollout's change record (message, ticket, risk, rollback_plan), judged against
+    /// the pipeline's `requires` as the server judges it.
+    #[serde(default)]
+    pub change: ChangeRecord,
+    /// Start past what the policy refuses, with this reason; a person approves it after
+    /// `approvals.break_glass` (else it ends unstarted when the approval window closes).
+    #[serde(default)]
+    pub break_glass: Option<String>,
 }
 
 /// Every target gets each release within `propagation`; people notice `detect_after` a bad

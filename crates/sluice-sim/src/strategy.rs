@@ -14,7 +14,7 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec) -> StrategyReport {
     match (&spec.global_push, &spec.pipeline) {
         (Some(gp), _) => global_push::run(ctx, spec, gp),
         (None, Some(name)) => match ctx.scenario.pipelines.get(name) {
-            Some(p) => pipeline::run(ctx, spec, p),
+            Some(p) => pipeline::run(ctx, spec, name, p),
             None => empty(ctx, spec, format!("pipeline {name:?} does not exist")),
         },
         (None, None) => empty(ctx, spec, "neither global_push nor pipeline given".into()),

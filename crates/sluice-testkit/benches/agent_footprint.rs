@@ -95,6 +95,7 @@ async fn run() -> anyhow::Result<()> {
             reason: None,
             seed: None,
             queue: false,
+            ..StartRollout::default()
         })
         .await?;
     while admin.rollout(&r.id).await?.outcome.is_none() {

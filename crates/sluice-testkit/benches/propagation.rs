@@ -342,6 +342,7 @@ async fn bench(n: usize, rounds: usize) -> anyhow::Result<Sluice> {
                 reason: None,
                 seed: Some(round as u64),
                 queue: false,
+                ..StartRollout::default()
             })
             .await?;
         start_rollout_ms.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -539,6 +539,7 @@ async fn rollout(ctx: &mut Ctx, name: &str, site: &str, emergency: bool) -> anyh
         reason: emergency.then(|| "first site config of a new fleet".to_string()),
         seed: Some(SEED),
         queue: false,
+        ..StartRollout::default()
     };
     let view = ctx.admin.start_rollout(&start).await.with_context(|| format!("{name}: start the rollout"))?;
     let id = view.id.clone();

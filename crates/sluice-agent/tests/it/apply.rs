@@ -83,6 +83,7 @@ pub fn spec(hooks: Hooks, validators: Vec<ValidatorSpec>) -> ServiceSpec {
     ServiceSpec {
         description: None,
         pipeline: "default".into(),
+        pipelines: Vec::new(),
         files: Vec::new(),
         validators,
         hooks,

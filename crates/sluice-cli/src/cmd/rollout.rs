@@ -34,6 +34,7 @@ pub fn run(c: &RolloutCommand) -> u8 {
         RolloutCommand::Resume(a) => (command(a, CommandKind::Resume), a.conn.json),
         RolloutCommand::Abort(a) => (command(a, CommandKind::Abort), a.conn.json),
         RolloutCommand::Rollback(a) => (command(a, CommandKind::Rollback), a.conn.json),
+        RolloutCommand::Withdraw(a) => (command(a, CommandKind::Withdraw), a.conn.json),
         RolloutCommand::Revert(a) => (revert(a), a.conn.json),
     };
     result.unwrap_or_else(|f| f.report(json))
@@ -76,6 +77,11 @@ fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {
     if a.emergency && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(Failure::Usage("an emergency rollout needs --reason (recorded in the audit log)".into()));
     }
+    if a.break_glass && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(Failure::Usage(
+            "--break-glass needs --reason (recorded in the audit log and shown in status)".into(),
+        ));
+    }
     let client = client(&a.conn)?;
     let req = StartRollout {
         service: a.service.clone(),
@@ -84,7 +90,8 @@ fn start(a: &RolloutStartArgs) -> Result<u8, Failure> {
         emergency: a.emergency,
         reason: a.reason.clone(),
         seed: None,
-        queue: false, // set by the client call below
+        queue: false,
+        ..StartRollout::default() // set by the client call below
     };
     block_on(async {
         let answer = if a.no_queue {

@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sluice_api::{ClientError, ErrorCode, StartRollout};
+use sluice_api::{Client, ClientError, CommandKind, ErrorCode, NewApiToken, RolloutCommand, StartRollout};
+use sluice_core::change::Risk;
 use sluice_core::engine::Outcome;
 use sluice_core::release::ReleaseId;
+use sluice_core::role::Role;
 
 use super::bundled;
 use super::progress::Progress;
@@ -26,9 +28,28 @@ const SETTLE: Duration = Duration::from_secs(15);
 /// The stage holding production, where a bad release must never arrive.
 const PROD: &str = "prod";
 
+/// The demo's two people: `ana` (a deployer) authors every change, `ben` (an approver) lets
+/// through what needs a second person. Neither is the admin who set the server up.
+pub struct People {
+    pub author: Client,
+    pub approver: Client,
+}
+
+/// Make the two people's API tokens (the admin's one job in the story).
+pub async fn people(rig: &Rig, progress: &mut Progress) -> anyhow::Result<People> {
+    let person = async |name: &str, role: Role| -> anyhow::Result<Client> {
+        let req = NewApiToken { name: name.into(), role, services: None };
+        let made = rig.client.create_token(&req).await.with_context(|| format!("failed to make {name}'s token"))?;
+        progress.say(&format!("setup: {name} is a {role} (API token {name})"));
+        Ok(rig.client.with_token(Some(made.secret)))
+    };
+    Ok(People { author: person("ana", Role::Deployer).await?, approver: person("ben", Role::Approver).await? })
+}
+
 /// Put the baseline release on every target (the `bootstrap` pipeline), so later rollouts
-/// have a known-good release to return to.
-pub async fn baseline(rig: &Rig, progress: &mut Progress) -> anyhow::Result<()> {
+/// have a known-good release to return to. All of prod at once is a side door: ana breaks
+/// glass with a reason, and nothing moves until ben approves.
+pub async fn baseline(rig: &Rig, people: &People, progress: &mut Progress) -> anyhow::Result<()> {
     rig.client
         .apply_spec(&sluice_api::ApplySpec {
             text: bundled::SPEC.to_string(),
@@ -37,21 +58,30 @@ pub async fn baseline(rig: &Rig, progress: &mut Progress) -> anyhow::Result<()> 
         })
         .await
         .context("failed to apply the demo spec")?;
-    progress.say("setup: baseline release v1 on every target (bootstrap pipeline)");
+    progress.say("setup: baseline release v1 on every target (bootstrap pipeline: all at once, so ana breaks glass)");
     let id = create(rig, "v1", "baseline").await?;
-    let view = rig
-        .client
+    let view = people
+        .author
         .start_rollout(&StartRollout {
             service: bundled::SERVICE.into(),
             release: id.0.clone(),
             pipeline: Some("bootstrap".into()),
-            emergency: false,
-            reason: None,
-            seed: None,
-            queue: false,
+            reason: Some("first install: the fleet has no known-good release to roll back to yet".into()),
+            break_glass: true,
+            message: Some("baseline v1 on every target".into()),
+            ..StartRollout::default()
         })
         .await
         .context("failed to start the baseline rollout")?;
+    let skips = view.break_glass.as_ref().map(|g| g.skips.join("; ")).unwrap_or_default();
+    progress.say(&format!("  BREAK GLASS by ana ({skips}); waiting for a second person"));
+    let approve = RolloutCommand { reason: Some("baseline install checked".into()) };
+    people
+        .approver
+        .command(&view.id, CommandKind::Approve, &approve)
+        .await
+        .context("ben failed to approve the baseline's broken glass")?;
+    progress.say("  ben approved it");
     let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
     if done.outcome != Some(Outcome::Completed) {
         bail!("the baseline rollout {} ended {:?}: {}", done.id, done.outcome, done.phase);
@@ -59,26 +89,29 @@ pub async fn baseline(rig: &Rig, progress: &mut Progress) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The three steps, in order.
-pub async fn steps(rig: &Rig, progress: &mut Progress) -> Vec<StepResult> {
+/// The steps, in order; ana authors each change.
+pub async fn steps(rig: &Rig, people: &People, progress: &mut Progress) -> Vec<StepResult> {
+    let ana = &people.author;
     let mut out = Vec::new();
     progress.say("\n(1) good-release: a harmless rule change, through every stage to 100%");
-    out.push(rollout_step(rig, progress, "good-release", "v2-good", Expect::Completes).await);
+    out.push(rollout_step(rig, ana, progress, "good-release", "v2-good", Expect::Completes).await);
     progress.say("\n(2) killswitch-2025-12-05: a kill switch on an `execute` rule (breaks fl1 + managed ruleset)");
-    out.push(rollout_step(rig, progress, "killswitch-2025-12-05", "v3-killswitch", Expect::CaughtIn("staging")).await);
+    out.push(
+        rollout_step(rig, ana, progress, "killswitch-2025-12-05", "v3-killswitch", Expect::CaughtIn("staging")).await,
+    );
     progress.say("\n(3) feature-file-2025-11-18: the bot feature file that doubled (220 entries, duplicates)");
     out.push(rejected_step(rig, progress, "feature-file-2025-11-18", "v4-features-doubled").await);
     progress.say("\n(4) revert: v2-good turns out unwanted; `rollout revert` returns every target to v1");
-    out.push(revert_step(rig, progress).await);
+    out.push(revert_step(rig, ana, progress).await);
     out
 }
 
 /// `rollout revert`: the service goes back to its previous known-good (the baseline) through
 /// the emergency profile, with no new release and no approval, even though the kill switch
 /// left the service held.
-async fn revert_step(rig: &Rig, progress: &mut Progress) -> StepResult {
+async fn revert_step(rig: &Rig, ana: &Client, progress: &mut Progress) -> StepResult {
     let mut r = StepResult::new("revert", "v1", Expect::Reverts);
-    if let Err(e) = run_revert(rig, progress, &mut r).await {
+    if let Err(e) = run_revert(rig, ana, progress, &mut r).await {
         r.problems.push(format!("{e:#}"));
     }
     r.judge(rig.members.len());
@@ -86,9 +119,9 @@ async fn revert_step(rig: &Rig, progress: &mut Progress) -> StepResult {
     r
 }
 
-async fn run_revert(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
+async fn run_revert(rig: &Rig, ana: &Client, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
     let reason = sluice_api::Revert { reason: "demo: v2-good is not wanted after all".into() };
-    let view = rig.client.revert(bundled::SERVICE, &reason).await.context("failed to revert")?;
+    let view = ana.revert(bundled::SERVICE, &reason).await.context("failed to revert")?;
     progress.say(&format!("  rollout {} back to {} (emergency profile, no approvals)", view.id, view.release.0));
     r.rollout = Some(view.id.clone());
     let done = rollout_watch::follow(&rig.client, &view.id, ROLLOUT_TIMEOUT, progress).await?;
@@ -124,6 +157,7 @@ const MAX_RELEASE_BYTES: u64 = 16 * 1024 * 1024;
 
 async fn rollout_step(
     rig: &Rig,
+    ana: &Client,
     progress: &mut Progress,
     name: &'static str,
     release: &'static str,
@@ -131,7 +165,7 @@ async fn rollout_step(
 ) -> StepResult {
     let mut r = StepResult::new(name, release, expect);
     let before = rig.traffic.as_ref().map(|t| t.tally());
-    if let Err(e) = run_rollout(rig, progress, &mut r).await {
+    if let Err(e) = run_rollout(rig, ana, progress, &mut r).await {
         r.problems.push(format!("{e:#}"));
     }
     if let (Some(t), Some(before)) = (&rig.traffic, before) {
@@ -143,19 +177,16 @@ async fn rollout_step(
     r
 }
 
-async fn run_rollout(rig: &Rig, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
+async fn run_rollout(rig: &Rig, ana: &Client, progress: &mut Progress, r: &mut StepResult) -> anyhow::Result<()> {
     let id = create(rig, r.release, r.name).await.with_context(|| format!("failed to create release {}", r.release))?;
     progress.say(&format!("  release {} = {}", r.release, id.0));
-    let view = rig
-        .client
+    let view = ana
         .start_rollout(&StartRollout {
             service: bundled::SERVICE.into(),
             release: id.0.clone(),
-            pipeline: None,
-            emergency: false,
-            reason: None,
-            seed: None,
-            queue: false,
+            message: Some(format!("demo step {}", r.name)),
+            risk: Some(Risk::Low),
+            ..StartRollout::default()
         })
         .await
         .context("failed to start the rollout")?;

@@ -50,16 +50,36 @@ pub fn summary(e: &EventView) -> String {
     let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
     let n = |k: &str| b.get(k).and_then(Value::as_u64);
     let wave = || n("wave").map_or_else(|| "?".to_string(), |w| (w + 1).to_string());
+    // A person's `--reason`, where the event has one.
+    let why = || b.get("reason").and_then(Value::as_str).map(|r| format!(": {r}")).unwrap_or_default();
     let kind = b.get("event").and_then(Value::as_str).unwrap_or(&e.kind);
     let text = match kind {
         "started" => {
             let mut t =
                 format!("release {} (known-good {})", short_val(b.get("release")), short_val(b.get("known_good")));
+            if let Some(author) = b.get("author").and_then(Value::as_str) {
+                t.push_str(&format!(" by {author}"));
+            }
             if b.get("emergency").and_then(Value::as_bool) == Some(true) {
                 t.push_str(&format!(" EMERGENCY: {}", s("reason")));
             }
+            if let Some(c) = b.get("change").and_then(Value::as_object) {
+                for (k, label) in [("message", "message"), ("ticket", "ticket"), ("risk", "risk")] {
+                    if let Some(v) = c.get(k).and_then(Value::as_str) {
+                        t.push_str(&format!("; {label} {v}"));
+                    }
+                }
+            }
             t
         }
+        "break_glass" => format!(
+            "BREAK GLASS by {}: {} (past: {})",
+            b.get("by").and_then(Value::as_str).unwrap_or("?"),
+            s("reason"),
+            list(b.get("skips"))
+        ),
+        "break_glass_approved" => format!("break glass approved by {}{}", s("by"), why()),
+        "approval_withdrawn" => format!("{}: {} withdrew their approval{}", s("stage"), s("by"), why()),
         "stage_skipped" => format!("{} skipped: {}", s("stage"), s("why")),
         "coverage_gap" => format!(
             "{}: coverage gap in {} (missing {}){}",
@@ -69,7 +89,13 @@ pub fn summary(e: &EventView) -> String {
             if b.get("blocking").and_then(Value::as_bool) == Some(true) { ", blocking" } else { "" }
         ),
         "awaiting_approval" => format!("{} awaits approval: {}", s("stage"), s("why")),
-        "approved" => format!("{} approved by {}", s("stage"), s("by")),
+        "approved" => {
+            let count = match (n("count"), n("needed")) {
+                (Some(c), Some(k)) if k > 1 => format!(" ({c} of {k})"),
+                _ => String::new(),
+            };
+            format!("{} approved by {}{count}{}", s("stage"), s("by"), why())
+        }
         "wave_started" => format!(
             "{} wave {} ({}): {} targets, {} new",
             s("stage"),
@@ -90,8 +116,8 @@ pub fn summary(e: &EventView) -> String {
         "held" => format!("{} wave {} held: {}", s("stage"), wave(), s("why")),
         "wave_passed" => format!("{} wave {} passed", s("stage"), wave()),
         "stage_passed" => format!("{} passed", s("stage")),
-        "paused" => format!("paused by {}", s("by")),
-        "resumed" => format!("resumed by {}", s("by")),
+        "paused" => format!("paused by {}{}", s("by"), why()),
+        "resumed" => format!("resumed by {}{}", s("by"), why()),
         "rollback_started" => {
             format!("rolling back {} targets to {}: {}", n("targets").unwrap_or(0), short_val(b.get("to")), s("why"))
         }

@@ -110,6 +110,49 @@ pub fn progress_line(v: &RolloutView) -> String {
     s
 }
 
+/// The change record, broken glass (loud) and approvals: the lines under the header.
+pub fn change_record(v: &RolloutView) -> String {
+    let mut out = String::new();
+    if let Some(g) = &v.break_glass {
+        let by = v.author.as_deref().unwrap_or("?");
+        let approved = match &g.approved {
+            Some(a) => format!("approved by {} at {}", a.by, iso8601(a.at)),
+            None => "NOT YET APPROVED by a second person: nothing moves until then".into(),
+        };
+        let _ = writeln!(out, "!! BREAK GLASS by {by}: {} — past: {} — {approved}", g.reason, g.skips.join("; "));
+    }
+    let c = &v.change;
+    let mut line = format!("change: {}", c.message.as_deref().unwrap_or("(no message)"));
+    let _ = write!(line, "  ticket {}", c.ticket.as_deref().unwrap_or("-"));
+    let _ = write!(line, "  risk {}", c.risk.map_or("not stated", |r| r.as_str()));
+    let _ = write!(line, "  by {}", v.author.as_deref().unwrap_or("-"));
+    if let Some(why) = v.start_reason.as_deref().filter(|_| v.emergency || v.break_glass.is_some()) {
+        let _ = write!(line, "  reason: {why}");
+    }
+    let _ = writeln!(out, "{line}");
+    let auto = format!("automatic, every touched target back to {}", short_or_dash(v.known_good.as_ref()));
+    match c.rollback_plan.as_deref() {
+        Some(plan) => {
+            let _ = writeln!(out, "rollback plan: {auto}; {plan}");
+        }
+        None => {
+            let _ = writeln!(out, "rollback plan: {auto}");
+        }
+    }
+    for (stage, given) in &v.approvals {
+        let who: Vec<String> = given
+            .iter()
+            .map(|a| {
+                let role = a.role.map(|r| format!("{r}, ")).unwrap_or_default();
+                let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                format!("{} ({role}{}{why})", a.by, iso8601(a.at))
+            })
+            .collect();
+        let _ = writeln!(out, "approvals of {stage}: {}", who.join(", "));
+    }
+    out
+}
+
 /// The full status of one rollout.
 pub fn status(v: &RolloutView, now: Millis) -> String {
     let mut out = String::new();
@@ -122,6 +165,7 @@ pub fn status(v: &RolloutView, now: Millis) -> String {
         short_or_dash(v.known_good.as_ref()),
         if v.emergency { "  EMERGENCY" } else { "" }
     );
+    out.push_str(&change_record(v));
     let mut phase = format!("phase: {}", v.phase);
     if let Some(pos) = position(v) {
         let _ = write!(phase, " at {pos}");

@@ -7,6 +7,28 @@ use sluice_core::time::Millis;
 use super::fixtures::{AT, CANDIDATE, KNOWN_GOOD, event, rollout_view, target};
 
 #[test]
+fn broken_glass_and_approvals_are_shown_loudly_under_the_header() {
+    let mut v = rollout_view();
+    v.break_glass = Some(sluice_core::engine::BreakGlass {
+        reason: "sev1".into(),
+        skips: vec!["all of prod at once".into()],
+        approved: None,
+    });
+    v.approvals.insert(
+        "prod".into(),
+        vec![sluice_core::engine::Approval {
+            by: "ben".into(),
+            role: Some(sluice_core::role::Role::Approver),
+            at: AT,
+            reason: Some("graphs fine".into()),
+        }],
+    );
+    let out = render::rollout::status(&v, AT);
+    assert!(out.contains("!! BREAK GLASS by alice: sev1 — past: all of prod at once — NOT YET APPROVED"), "{out}");
+    assert!(out.contains("approvals of prod: ben (approver, 2025-12-05T08:47:12Z: graphs fine)"), "{out}");
+}
+
+#[test]
 fn rollout_status_shows_phase_stages_waves_and_gates() {
     let v = rollout_view();
     let now = Millis(AT.0 + 108_000); // 4m12s of bake left
@@ -20,6 +42,9 @@ fn rollout_status_shows_phase_stages_waves_and_gates() {
         "deadlines: bake in 4m12s, hold in 19m12s",
         "started 2025-12-05T08:47:12Z",
         "touched 4 targets",
+        // the change record, with the automatic rollback plan
+        "change: tighten the bot rule  ticket OPS-42  risk medium  by alice",
+        "rollback plan: automatic, every touched target back to 1b2c3d4e5f60",
         // stages and waves
         "dev",
         "passed",

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::gates::GateEval;
+use crate::change::ChangeRecord;
 use crate::release::{ReleaseId, TargetId};
 use crate::time::{Dur, Millis};
 
@@ -101,6 +102,25 @@ pub enum EventKind {
         /// A revert to the previous known-good (emergency profile, no approvals).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         revert: bool,
+        /// Who started it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        author: Option<String>,
+        /// What the change says about itself.
+        #[serde(default, skip_serializing_if = "ChangeRecord::is_empty")]
+        change: ChangeRecord,
+    },
+    /// A start past what the policy refuses: who, why, and what it lets through.
+    BreakGlass {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        reason: String,
+        skips: Vec<String>,
+    },
+    /// A second person approved broken glass: the rollout may move.
+    BreakGlassApproved {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     StageSkipped {
         stage: String,
@@ -120,6 +140,18 @@ pub enum EventKind {
         stage: String,
         by: String,
         /// Why, as the person gave it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Approvals the stage has now, and how many it needs (0: not recorded).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        count: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        needed: u32,
+    },
+    /// A person took back their approval before the stage started.
+    ApprovalWithdrawn {
+        stage: String,
+        by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -231,4 +263,8 @@ pub enum EventKind {
         outcome: Outcome,
         why: String,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

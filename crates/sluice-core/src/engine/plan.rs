@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::labels::Labels;
 use crate::release::TargetId;
 use crate::spec::{
-    CanaryOrder, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, GateSpec, OnSilent, PipelineSpec, WaveSize,
+    ApprovalSpec, CanaryOrder, CoverageSpec, DEFAULT_APPLY_TIMEOUT, DEFAULT_HOLD_TIMEOUT, EmergencyApprovals,
+    EmergencyWaves, GateSpec, OnSilent, PipelineSpec, WaveSize,
 };
 use crate::time::Dur;
 
@@ -35,6 +36,10 @@ pub struct StagePlan {
     pub bake: Dur,
     pub gates: Vec<GateSpec>,
     pub approval: bool,
+    /// How many approvals the stage needs, from whom (with `approval`; `None` in plans stored
+    /// before counts existed: one approver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalSpec>,
     pub coverage: Option<CoverageSpec>,
     /// For each label a gate breaks down by or coverage looks at: the value per target,
     /// aligned with `targets` (empty string when the target lacks the label).
@@ -76,6 +81,14 @@ impl StagePlan {
             Some(WaveSize::Count(c)) => usize::try_from(c).unwrap_or(usize::MAX),
             Some(WaveSize::Percent(p)) => ((p / 100.0) * n as f64).floor() as usize,
         }
+    }
+
+    /// The approvals the stage needs before it starts, if it needs any.
+    pub fn approval_rule(&self) -> Option<ApprovalSpec> {
+        if !self.approval {
+            return None;
+        }
+        Some(self.approvals.clone().unwrap_or_else(ApprovalSpec::one))
     }
 
     /// Where wave `wave` ends (how many of the stage's targets it covers).
@@ -158,8 +171,9 @@ impl Plan {
 
     /// Assign each target to the first stage that selects it, order each stage's targets for
     /// waves (spread over the `spread_by` labels, then by a seeded hash), and cut the waves.
-    /// With `emergency`, bakes are capped by the pipeline's emergency profile; nothing else
-    /// changes: the first wave and every gate stay.
+    /// With `emergency`, the pipeline's emergency profile applies: bakes capped, each stage's
+    /// first wave then the rest at once (unless `waves: as_written`), approvals replaced by one
+    /// if it says so; every stage's first wave and every gate stay.
     pub fn new(
         pipeline: &PipelineSpec,
         targets: &[TargetInfo],
@@ -198,9 +212,13 @@ impl Plan {
             };
             order_for_waves(&mut members, &spread, seed);
             let n = members.len();
-            let mut wave_ends = Vec::with_capacity(spec.waves.len());
+            let waves: Vec<WaveSize> = match (emergency, pipeline.emergency.waves, spec.waves.as_slice()) {
+                (true, EmergencyWaves::FirstThenRest, [first, _, ..]) => vec![*first, WaveSize::Percent(100.0)],
+                _ => spec.waves.clone(),
+            };
+            let mut wave_ends = Vec::with_capacity(waves.len());
             let mut last = 0usize;
-            for w in &spec.waves {
+            for w in &waves {
                 // Cumulative and never shrinking, whatever mix of counts and percentages.
                 last = last.max(w.targets_of(n));
                 wave_ends.push(last);
@@ -226,14 +244,19 @@ impl Plan {
             }
             let wave_traffic = wave_ends.iter().map(|&e| if e == 0 { 0.0 } else { cum[e - 1] }).collect();
             let bake = if emergency { spec.bake.min(pipeline.emergency.max_bake) } else { spec.bake };
+            let approvals = match (emergency, pipeline.emergency.approvals, spec.approval_rule()) {
+                (true, EmergencyApprovals::One, Some(rule)) => Some(ApprovalSpec { count: 1, ..rule }),
+                (_, _, rule) => rule,
+            };
             stages.push(StagePlan {
                 name: spec.name.clone(),
                 targets: members.iter().map(|t| t.id.clone()).collect(),
                 wave_ends,
-                wave_sizes: spec.waves.iter().map(ToString::to_string).collect(),
+                wave_sizes: waves.iter().map(ToString::to_string).collect(),
                 bake,
                 gates: spec.gates.clone(),
-                approval: spec.approval,
+                approval: approvals.is_some(),
+                approvals,
                 coverage: spec.require_coverage.clone(),
                 label_values,
                 traffic_share: acc,

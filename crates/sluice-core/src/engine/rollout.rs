@@ -30,7 +30,9 @@ use super::action::{Action, Event, EventKind, Outcome, ServiceChange};
 use super::gates::{GateEval, Verdict};
 use super::observe::Observations;
 use super::plan::{Plan, PlanError, Seeds, TargetInfo};
+use crate::change::ChangeRecord;
 use crate::release::{ReleaseId, TargetId};
+use crate::role::Role;
 use crate::spec::PipelineSpec;
 use crate::time::{Dur, Millis};
 
@@ -42,6 +44,10 @@ pub enum Phase {
     AwaitingApproval {
         stage: usize,
         why: String,
+        /// When waiting ends unapproved (break glass must be approved in time); `None`: it
+        /// waits for a person.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Millis>,
     },
     /// The wave's targets were told to apply the candidate at `since`; gates already judge
     /// those that run it; the wave fails if they have not all confirmed by `apply_timeout`.
@@ -121,6 +127,39 @@ pub struct StartOptions {
     /// Who started it (an operator's token name): never the one to approve it.
     #[serde(default)]
     pub author: Option<String>,
+    /// What the change says about itself.
+    #[serde(default)]
+    pub change: ChangeRecord,
+    /// Start despite what the policy refuses (named in `skips`): nothing moves until a second
+    /// person approves, within [`BREAK_GLASS_APPROVAL_TIMEOUT`].
+    #[serde(default)]
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// How long broken glass waits for a second person's approval before the rollout ends
+/// unstarted.
+pub const BREAK_GLASS_APPROVAL_TIMEOUT: Dur = Dur::mins(15);
+
+/// A person's approval: who, in which role, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    /// The role they approved in (`None` where roles are not known, as in the simulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A start past the policy: why, what it lets through, and the second person who approved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlass {
+    pub reason: String,
+    /// What the policy would have refused, one line each.
+    pub skips: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<Approval>,
 }
 
 impl Default for StartOptions {
@@ -132,6 +171,8 @@ impl Default for StartOptions {
             seed: 0,
             report_interval: DEFAULT_REPORT_INTERVAL,
             author: None,
+            change: ChangeRecord::default(),
+            break_glass: None,
         }
     }
 }
@@ -159,6 +200,15 @@ pub struct Rollout {
     /// were kept, and in the simulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// Why it was started, as given ([`StartOptions::reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the change says about itself ([`StartOptions::change`]).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub change: ChangeRecord,
+    /// Started past the policy ([`StartOptions::break_glass`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
     /// What the rollout does, fixed at start. Not part of the rollout's serialized state: a
     /// store keeps it once per rollout and gives it back with [`Rollout::attach_plan`], so a
     /// transition writes only what changed (O(1) in the fleet size).
@@ -180,8 +230,11 @@ pub struct Rollout {
     legacy_touched: Vec<TargetId>,
     /// Set once a gate failed or an apply failed: nothing is promoted after it.
     pub failed: bool,
-    /// Stages a person approved.
+    /// Stages approved by as many people as they need.
     pub approved: BTreeSet<usize>,
+    /// The approvals given so far, by stage (withdrawn ones removed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<usize, Vec<Approval>>,
     /// Stages whose coverage was already judged.
     pub coverage_checked: BTreeSet<usize>,
     /// For each stage reached, when its waves started and its members were told to apply.
@@ -212,6 +265,10 @@ pub struct Rollout {
     /// What members told at earlier steps (a memo: never stored, not cloned).
     #[serde(skip)]
     memo: super::member_memo::MemberMemo,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// How long a rollback waits for every touched target to report known-good before it finishes
@@ -261,6 +318,9 @@ impl Rollout {
             emergency,
             revert: opts.revert,
             author: opts.author.clone(),
+            reason: opts.reason.clone(),
+            change: opts.change.clone(),
+            break_glass: opts.break_glass.clone(),
             plan: Arc::new(plan),
             legacy_plan: None,
             phase: Phase::Finished { outcome: Outcome::Aborted, at: now, why: String::new() },
@@ -269,6 +329,7 @@ impl Rollout {
             legacy_touched: Vec::new(),
             failed: false,
             approved: BTreeSet::new(),
+            approvals: BTreeMap::new(),
             coverage_checked: BTreeSet::new(),
             marks: Vec::new(),
             legacy_wave_started: Vec::new(),
@@ -291,10 +352,29 @@ impl Rollout {
                 emergency,
                 reason: opts.reason.clone(),
                 revert: opts.revert,
+                author: r.author.clone(),
+                change: r.change.clone(),
             },
         );
         out.push(Action::Service(ServiceChange::started(&r)));
-        r.enter_stage(&mut out, now, 0);
+        if let Some(glass) = &opts.break_glass {
+            // Loud, and nothing moves until a second person agrees.
+            r.record(
+                &mut out,
+                now,
+                EventKind::BreakGlass {
+                    by: r.author.clone(),
+                    reason: glass.reason.clone(),
+                    skips: glass.skips.clone(),
+                },
+            );
+            let why = format!("break glass ({}): a second person must approve", glass.skips.join("; "));
+            let stage = r.plan.stages.first().map(|s| s.name.clone()).unwrap_or_default();
+            r.record(&mut out, now, EventKind::AwaitingApproval { stage, why: why.clone() });
+            r.phase = Phase::AwaitingApproval { stage: 0, why, until: Some(now + BREAK_GLASS_APPROVAL_TIMEOUT) };
+        } else {
+            r.enter_stage(&mut out, now, 0);
+        }
         Ok((r, out))
     }
 
@@ -357,7 +437,8 @@ impl Rollout {
             }
             Phase::Probation { since, .. } => Some(*since + self.plan.probation + self.probation_hold_timeout()),
             Phase::RollingBack { since, .. } => Some(*since + ROLLBACK_CONFIRM_TIMEOUT),
-            Phase::AwaitingApproval { .. } | Phase::Paused { .. } | Phase::Finished { .. } => None,
+            Phase::AwaitingApproval { until, .. } => *until,
+            Phase::Paused { .. } | Phase::Finished { .. } => None,
         }
     }
 
@@ -390,6 +471,7 @@ impl Rollout {
                 ]
             }
             Phase::RollingBack { since, .. } => vec![d("rollback", *since + ROLLBACK_CONFIRM_TIMEOUT)],
+            Phase::AwaitingApproval { until: Some(at), .. } => vec![d("approval", *at)],
             _ => Vec::new(),
         }
     }
@@ -419,6 +501,13 @@ impl Rollout {
     fn step_once(&mut self, out: &mut Vec<Action>, now: Millis, obs: &dyn Observations) {
         match self.phase.clone() {
             Phase::Finished { .. } => {}
+            Phase::AwaitingApproval { until: Some(until), .. } if now >= until => {
+                // Nothing was touched yet (broken glass waits before the first wave).
+                let why = format!(
+                    "break glass was not approved by a second person within {BREAK_GLASS_APPROVAL_TIMEOUT}: nothing was changed"
+                );
+                self.finish(out, now, Outcome::Aborted, why);
+            }
             Phase::AwaitingApproval { stage, .. } => {
                 self.guard_passed(out, now, obs, stage, "while awaiting approval");
             }

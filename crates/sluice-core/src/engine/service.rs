@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::action::{Outcome, ServiceChange};
+use crate::change::ChangeRecord;
 use crate::release::ReleaseId;
 use crate::time::Millis;
 
@@ -44,6 +45,12 @@ pub struct Queued {
     /// `None` for releases queued before authors were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// Its change record.
+    #[serde(default, skip_serializing_if = "ChangeRecord::is_empty")]
+    pub change: ChangeRecord,
+    /// The broken glass it was asked with (it still needs a second person once it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<super::BreakGlass>,
 }
 
 /// How many earlier known-good releases a service remembers.

@@ -45,6 +45,8 @@ fn stage(name: &str, env: &str, waves: &[WaveSize], bake: u64, gated: bool) -> S
         bake: Dur(bake),
         gates,
         approval: false,
+        approvals: None,
+        requires: Default::default(),
         require_coverage: None,
         spread_by: vec![],
         silent_after: None,
@@ -67,7 +69,8 @@ fn pipeline() -> PipelineSpec {
             stage("staging", "staging", &[Count(1), Percent(100.0)], 20_000, true),
             stage("prod", "prod", &[Count(1), Percent(10.0), Percent(50.0), Percent(100.0)], 30_000, true),
         ],
-        emergency: EmergencyProfile { max_bake: Dur::secs(10) },
+        emergency: EmergencyProfile { max_bake: Dur::secs(10), ..EmergencyProfile::default() },
+        max_blast: None,
         probation: None,
     }
 }
@@ -226,8 +229,15 @@ fn emergency_caps_bakes_but_keeps_the_first_wave_and_gates() {
         start(&fleet, &StartOptions { emergency: true, reason: Some("CVE".into()), ..StartOptions::default() });
     let prod = &r.plan.stages[2];
     assert_eq!(prod.bake, Dur::secs(10));
-    assert_eq!(prod.wave_ends[0], 1);
+    // Fewer waves: prod's first wave as written, judged, then the rest of prod.
+    assert_eq!(prod.wave_ends, [1, 40]);
     assert_eq!(prod.gates.len(), 1);
+    // `as_written` keeps every wave.
+    let mut p = pipeline();
+    p.emergency.waves = crate::spec::EmergencyWaves::AsWritten;
+    let opts = StartOptions { emergency: true, reason: Some("CVE".into()), ..StartOptions::default() };
+    let (r, _) = Rollout::start("r2", "edge", "v2".into(), None, &p, &fleet.targets, &opts, Millis(0)).expect("plan");
+    assert_eq!(r.plan.stages[2].wave_ends, [1, 4, 20, 40]);
 }
 
 #[test]
@@ -305,10 +315,12 @@ fn approval_gates_a_stage_and_its_author_may_not_approve() {
     assert!(r.touched().all(|t| !t.0.starts_with("prod")));
     // The author may not let their own change through.
     let waiting = r.clone();
-    let own = r.command(Millis(300_000), &Command::Approve { by: "alice".into(), reason: None }).unwrap_err();
+    let own =
+        r.command(Millis(300_000), &Command::Approve { by: "alice".into(), reason: None, role: None }).unwrap_err();
     assert_eq!(own, CommandError::OwnApproval { rollout: "r1".into(), by: "alice".into() });
     assert_eq!(r, waiting, "refused, nothing changed");
-    let acts = r.command(Millis(300_000), &Command::Approve { by: "bob".into(), reason: None }).expect("approve");
+    let acts =
+        r.command(Millis(300_000), &Command::Approve { by: "bob".into(), reason: None, role: None }).expect("approve");
     assert!(acts.iter().any(|a| matches!(a, Action::SetDesired { .. })));
     let (r, _) = drive(&mut fleet, r, acts, 3_600_000);
     assert_eq!(r.outcome(), Some(Outcome::Completed));
@@ -677,6 +689,7 @@ fn the_log_keeps_the_evaluations_that_let_each_wave_pass() {
 }
 
 mod after_the_wave;
+mod approvals;
 mod fail_closed;
 mod fleet;
 mod progress;

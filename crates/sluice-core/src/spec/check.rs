@@ -56,6 +56,15 @@ pub fn check_spec(spec: &Spec, text: Option<&str>) -> Vec<Problem> {
                 format!("pipeline {:?} does not exist (defined: {})", svc.pipeline, list(&known)),
             );
         }
+        for (i, p) in svc.pipelines.iter().enumerate() {
+            if !spec.pipelines.contains_key(p) {
+                let known: Vec<&str> = spec.pipelines.keys().map(String::as_str).collect();
+                c.add(
+                    &[base[0].clone(), base[1].clone(), key("pipelines"), Seg::Index(i)],
+                    format!("pipeline {p:?} does not exist (defined: {})", list(&known)),
+                );
+            }
+        }
         for (i, v) in svc.validators.iter().enumerate() {
             if let Err(why) = check_validator_spec(v) {
                 c.add(&[base[0].clone(), base[1].clone(), key("validators"), Seg::Index(i)], why);
@@ -180,6 +189,26 @@ fn check_pipeline(c: &mut Collector<'_>, name: &str, p: &PipelineSpec) {
         }
         if st.silent_after.is_some_and(|d| d.0 == 0) {
             c.add(&sp(&[key("silent_after")]), "silent_after must be longer than 0s");
+        }
+        if st.approval && st.approvals.is_some() {
+            c.add(&sp(&[key("approvals")]), "give `approval: true` or `approvals`, not both");
+        }
+        if let Some(a) = &st.approvals {
+            if a.count == 0 {
+                c.add(
+                    &sp(&[key("approvals"), key("count")]),
+                    "count must be at least 1 (leave `approvals` out for none)",
+                );
+            }
+            if a.from.is_empty() {
+                c.add(&sp(&[key("approvals"), key("from")]), "list at least one role that may approve");
+            }
+            if a.from.contains(&crate::role::Role::Viewer) {
+                c.add(
+                    &sp(&[key("approvals"), key("from")]),
+                    "a viewer may not approve: list approver, deployer or admin",
+                );
+            }
         }
         if let Some(cov) = &st.require_coverage {
             if si == 0 {

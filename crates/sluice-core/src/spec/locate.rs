@@ -63,6 +63,9 @@ fn is_blank(line: &str) -> bool {
 }
 
 fn find_key(lines: &[&str], start: usize, min_indent: isize, key: &str) -> Option<(usize, usize)> {
+    // Keys of this mapping sit at one column (the first key's); deeper ones belong to children
+    // (`services.web.pipelines` is not the top-level `pipelines`).
+    let mut child_col: Option<usize> = None;
     for (li, line) in lines.iter().enumerate().skip(start) {
         if is_blank(line) {
             continue;
@@ -80,6 +83,11 @@ fn find_key(lines: &[&str], start: usize, min_indent: isize, key: &str) -> Optio
         }
         if (col as isize) <= min_indent {
             continue;
+        }
+        match child_col {
+            None => child_col = Some(col),
+            Some(c) if c != col => continue,
+            _ => {}
         }
         let unq = body.trim_start_matches(['"', '\'']);
         if let Some(after) = unq.strip_prefix(key) {
@@ -142,5 +150,8 @@ mod tests {
         );
         assert_eq!(locate(text, &[k("pipelines"), k("default"), k("stages"), Seg::Index(0), k("name")]), Some((7, 9)));
         assert_eq!(locate(text, &[k("services"), k("missing")]), None);
+        // A deeper key of the same name is not the one asked for.
+        let text = "services:\n  web:\n    pipelines: [a]\npipelines:\n  a:\n    stages: []\n";
+        assert_eq!(locate(text, &[k("pipelines"), k("a"), k("stages")]), Some((6, 5)));
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::gate::GateSpec;
 use super::wave::WaveSize;
+use crate::change::RecordRules;
 use crate::labels::Selector;
+use crate::role::Role;
 use crate::time::Dur;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -17,12 +19,53 @@ pub struct PipelineSpec {
     /// wave of a stage or any gate.
     #[serde(default)]
     pub emergency: EmergencyProfile,
+    /// The most of the last stage (prod) a rollout may put on a release before any of it was
+    /// judged: the last stage's first wave (default `25%`). A larger one is refused at start
+    /// unless broken glass lets it through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_blast: Option<WaveSize>,
     /// How long every stage's gates keep judging after the last wave before the release
     /// becomes known-good (default: the longest bake of the pipeline). A failure in probation
     /// rolls back to the previous known-good; a rollback never returns to a release that has
     /// not finished its probation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probation: Option<Dur>,
+}
+
+impl StageSpec {
+    /// The approvals the stage needs before it starts, if any: `approvals`, or one approver
+    /// for `approval: true`.
+    pub fn approval_rule(&self) -> Option<ApprovalSpec> {
+        self.approvals.clone().or_else(|| self.approval.then(ApprovalSpec::one))
+    }
+}
+
+/// How many approvals a stage needs, from which roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// How many different people (at least 1).
+    pub count: u32,
+    /// The roles whose holders may approve (default `[approver]`). An `admin` holds every
+    /// role's rights and may always approve.
+    #[serde(default = "default_approver_roles")]
+    pub from: Vec<Role>,
+}
+
+impl ApprovalSpec {
+    /// One approval from an approver.
+    pub fn one() -> ApprovalSpec {
+        ApprovalSpec { count: 1, from: default_approver_roles() }
+    }
+
+    /// Whether a holder of `role` may give one of these approvals.
+    pub fn accepts(&self, role: Role) -> bool {
+        role == Role::Admin || self.from.contains(&role)
+    }
+}
+
+fn default_approver_roles() -> Vec<Role> {
+    vec![Role::Approver]
 }
 
 impl PipelineSpec {
@@ -50,9 +93,17 @@ pub struct StageSpec {
     /// Health gates judged while each wave bakes.
     #[serde(default)]
     pub gates: Vec<GateSpec>,
-    /// A person must approve before this stage starts.
+    /// A person must approve before this stage starts (the same as `approvals: {count: 1}`).
     #[serde(default)]
     pub approval: bool,
+    /// How many people must approve before this stage starts, and in which roles. The author
+    /// of a rollout never counts; each person counts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalSpec>,
+    /// What a change's record must carry for a rollout through this pipeline to start
+    /// (checked at start over every stage).
+    #[serde(default, skip_serializing_if = "RecordRules::is_empty")]
+    pub requires: RecordRules,
     /// Every combination of these labels present in this stage must have been present in the
     /// stages before it.
     #[serde(default)]
@@ -163,12 +214,46 @@ pub struct EmergencyProfile {
     /// need their minimum samples, so a wave is never promoted on no data.
     #[serde(default = "default_emergency_bake")]
     pub max_bake: Dur,
+    /// The waves of an emergency rollout: `first_then_rest` (default) runs each stage's first
+    /// wave as written, then the rest of the stage at once; `as_written` keeps every wave.
+    #[serde(default)]
+    pub waves: EmergencyWaves,
+    /// `keep` (default): a stage's approvals apply to an emergency rollout as written; `one`:
+    /// one approval from a different person replaces them.
+    #[serde(default)]
+    pub approvals: EmergencyApprovals,
 }
 
 impl Default for EmergencyProfile {
     fn default() -> Self {
-        EmergencyProfile { max_bake: default_emergency_bake() }
+        EmergencyProfile {
+            max_bake: default_emergency_bake(),
+            waves: EmergencyWaves::default(),
+            approvals: EmergencyApprovals::default(),
+        }
     }
+}
+
+/// The waves of an emergency rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmergencyWaves {
+    /// Each stage's first wave, judged, then the rest of the stage.
+    #[default]
+    FirstThenRest,
+    /// Every wave as written.
+    AsWritten,
+}
+
+/// What an emergency rollout's approvals are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmergencyApprovals {
+    /// As the stages say.
+    #[default]
+    Keep,
+    /// One approval from someone other than the author, where a stage asks for any.
+    One,
 }
 
 fn default_emergency_bake() -> Dur {

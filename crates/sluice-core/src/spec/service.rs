@@ -15,6 +15,10 @@ pub struct ServiceSpec {
     pub description: Option<String>,
     /// The pipeline releases of this service go through unless a rollout names another.
     pub pipeline: String,
+    /// Other pipelines a rollout of this service may name (its `pipeline` always may). Naming
+    /// any other needs broken glass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<String>,
     /// Globs of the files that make up a release (relative to the release directory).
     /// Empty means every file.
     #[serde(default)]
@@ -28,6 +32,27 @@ pub struct ServiceSpec {
     /// Largest release bundle accepted, in bytes (default 64 MiB).
     #[serde(default = "default_max_bundle_bytes")]
     pub max_bundle_bytes: u64,
+}
+
+impl ServiceSpec {
+    /// A service of `pipeline` (and `others`) with nothing else set, as the simulator judges
+    /// starts for.
+    pub fn for_pipelines(pipeline: impl Into<String>, others: Vec<String>) -> ServiceSpec {
+        ServiceSpec {
+            description: None,
+            pipeline: pipeline.into(),
+            pipelines: others,
+            files: Vec::new(),
+            validators: Vec::new(),
+            hooks: Hooks::default(),
+            max_bundle_bytes: default_max_bundle_bytes(),
+        }
+    }
+
+    /// Whether a rollout of this service may name `pipeline` without broken glass.
+    pub fn allows_pipeline(&self, pipeline: &str) -> bool {
+        self.pipeline == pipeline || self.pipelines.iter().any(|p| p == pipeline)
+    }
 }
 
 fn default_max_bundle_bytes() -> u64 {

@@ -108,7 +108,7 @@ fn refuse(r: Request, why: &str) {
 async fn handle(app: &App, active: &mut Rollouts, r: Request) {
     match r {
         Request::Start(req, reply) => {
-            let result = start_or_queue(app, active, req).await;
+            let result = start_or_queue(app, active, *req).await;
             app.driver.publish(active);
             let _ = reply.send(result);
         }
@@ -151,7 +151,7 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
     let mut state = app.store.get_service_state(&req.service).await?;
     if let Some(waiting) = state.queued.as_ref().filter(|q| q.release == req.release) {
         // Asked again (a CI retry): it already waits.
-        return Ok(Started::Queued(waiting.clone(), None));
+        return Ok(Started::Queued(Box::new(waiting.clone()), None));
     }
     let q = Queued {
         release: req.release.clone(),
@@ -162,6 +162,8 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
         behind: behind.clone(),
         at: now,
         by: Some(req.actor.clone()),
+        change: req.change.clone(),
+        break_glass: req.break_glass.clone(),
     };
     let superseded = state.enqueue(q.clone());
     let why = match &superseded {
@@ -172,7 +174,7 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
     app.store.put_service_state(&req.service, &state, &audit).await?;
     app.services.set(&req.service, state);
     tracing::info!(service = %req.service, release = %req.release, behind = %behind, "release queued");
-    Ok(Started::Queued(q, superseded))
+    Ok(Started::Queued(Box::new(q), superseded))
 }
 
 /// Start the release queued for `service`, if one waits and the service may start now (no
@@ -212,6 +214,8 @@ async fn start_queued(app: &App, active: &mut Rollouts, service: &str) {
                 queue: false,
                 // Its author is whoever queued it (the driver only carries it out).
                 actor: q.by.clone().unwrap_or_else(|| DRIVER_ACTOR.to_string()),
+                change: q.change.clone(),
+                break_glass: q.break_glass.clone(),
             };
             match start(app, active, req).await {
                 Ok(_) => Ok(()),
@@ -275,6 +279,8 @@ async fn start(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResul
         seed: req.seed.unwrap_or_else(|| seed_of(&id)),
         report_interval: Dur(app.config.report_interval_ms()),
         author: Some(req.actor.clone()),
+        change: req.change,
+        break_glass: req.break_glass,
     };
     let (rollout, actions) = Rollout::start(
         id.clone(),
@@ -361,8 +367,12 @@ async fn command(app: &App, active: &mut Rollouts, id: &str, cmd: &Command) -> H
     let mut next = current.clone();
     let failed_before = next.record.rollout.failed;
     let actions = next.record.rollout.command(now, cmd).map_err(|e| match e {
-        CommandError::OwnApproval { .. } => HttpError::forbidden(e.to_string()),
-        CommandError::NotApplicable { .. } => HttpError::conflict(e.to_string()),
+        CommandError::OwnApproval { .. } | CommandError::RoleMayNotApprove { .. } => {
+            HttpError::forbidden(e.to_string())
+        }
+        CommandError::NotApplicable { .. }
+        | CommandError::AlreadyApproved { .. }
+        | CommandError::NothingToWithdraw { .. } => HttpError::conflict(e.to_string()),
     })?;
     let mut violations = invariants::check_actions(&next.record.rollout, failed_before, &actions);
     violations.extend(check_desired(&next.record.rollout, &actions));
@@ -517,6 +527,7 @@ fn command_verb(cmd: &Command) -> &'static str {
         Command::Pause { .. } => "pause",
         Command::Resume { .. } => "resume",
         Command::Approve { .. } => "approve",
+        Command::Withdraw { .. } => "withdraw",
         Command::Abort { .. } => "abort",
         Command::Rollback { .. } => "roll back",
     }

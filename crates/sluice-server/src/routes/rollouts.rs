@@ -2,7 +2,10 @@
 //! unless named, emergency only with a reason; with `queue: true` it waits behind the service's
 //! active rollout, answered 202), list and show rollouts with their progress,
 //! and the operator's commands (`pause`, `resume`, `abort`, `rollback` with a reason,
-//! `approve`), all serialized with the driver.
+//! `approve`, `withdraw` an approval), all serialized with the driver. A start carries its
+//! change record and is judged by the policy (`sluice_core::policy`): what the record lacks is
+//! a 400, a side door (an unlisted pipeline, more of prod at once than `max_blast`) a 403
+//! unless it breaks glass with a reason.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +14,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_api::{QueuedView, RolloutCommand, RolloutTargetsView, RolloutView, StartAnswer, StartRollout};
+use sluice_core::change::ChangeRecord;
 use sluice_core::engine::Command;
+use sluice_core::engine::TargetInfo;
+use sluice_core::policy::{self, StartRefusal, judge_start};
 use sluice_core::release::ReleaseId;
-use sluice_core::spec::fleet_check::{LiveFleet, check_rollout_against_fleet};
+use sluice_core::spec::fleet_check::{FleetTarget, LiveFleet, check_rollout_against_fleet};
 use sluice_store::{RolloutFilter, RolloutRecord, Store};
 
 use crate::app::{App, SharedApp};
@@ -55,8 +61,33 @@ pub async fn start(
     if req.emergency && reason.is_none() {
         return Err(HttpError::bad_request("an emergency rollout needs a reason (`reason`)"));
     }
+    if req.break_glass && reason.is_none() {
+        return Err(HttpError::bad_request("breaking glass needs a reason (`reason`)"));
+    }
+    let change = ChangeRecord {
+        message: req.message.clone(),
+        ticket: req.ticket.clone(),
+        risk: req.risk,
+        rollback_plan: req.rollback_plan.clone(),
+    }
+    .normalized()
+    .map_err(HttpError::bad_request)?;
     let release = resolve_release(app.store.as_ref(), &req.service, &req.release).await?;
-    check_fleet(&app, &spec, &pipeline_name, &req.service).await?;
+    let targets = check_fleet(&app, &spec, &pipeline_name, &req.service).await?;
+    let infos: Vec<TargetInfo> = targets.into_iter().map(|t| t.info).collect();
+    let verdict = judge_start(&policy::StartRequest {
+        service: &req.service,
+        spec: svc,
+        pipeline_name: &pipeline_name,
+        pipeline,
+        targets: &infos,
+        change: &change,
+        emergency: req.emergency,
+        reason: reason.as_deref(),
+    });
+    let glass = verdict
+        .resolve(if req.break_glass { reason.as_deref() } else { None })
+        .map_err(|refusal| policy_refusal(&req.service, refusal))?;
     let started = app
         .driver
         .start(StartRequest {
@@ -70,6 +101,8 @@ pub async fn start(
             pipeline_name,
             queue: req.queue,
             actor: op.name.clone(),
+            change,
+            break_glass: glass,
         })
         .await?;
     Ok(match started {
@@ -82,15 +115,25 @@ pub async fn start(
     })
 }
 
+/// The policy's refusal: 400 for what the change record lacks, 403 for a side door.
+fn policy_refusal(service: &str, refusal: StartRefusal) -> HttpError {
+    let message = format!("cannot start a rollout of {service}: {refusal}");
+    match refusal {
+        StartRefusal::Refused(_) | StartRefusal::NothingToBreak => HttpError::bad_request(message),
+        StartRefusal::NeedsBreakGlass(_) => HttpError::forbidden(message),
+    }
+}
+
 /// Refuse (400, each problem located in the current spec) a pipeline that cannot work on the
-/// live fleet as it is now: the fleet may have changed since the spec was applied.
-async fn check_fleet(app: &App, spec: &AppliedSpec, pipeline: &str, service: &str) -> HttpResult<()> {
+/// live fleet as it is now: the fleet may have changed since the spec was applied. Gives the
+/// live fleet back.
+async fn check_fleet(app: &App, spec: &AppliedSpec, pipeline: &str, service: &str) -> HttpResult<Vec<FleetTarget>> {
     let targets = live_fleet(app).await?;
     let interval = report_interval(app);
     let fleet = LiveFleet { targets: &targets, report_interval: interval };
     let found = check_rollout_against_fleet(&spec.spec, Some(&spec.text), pipeline, service, fleet);
     if found.problems.is_empty() {
-        return Ok(());
+        return Ok(targets);
     }
     let lines = located(&format!("spec v{}", spec.version), &found.problems);
     Err(HttpError::bad_request(format!(
@@ -222,7 +265,8 @@ pub async fn command(
         "pause" => Command::Pause { by, reason },
         "resume" => Command::Resume { by, reason },
         "abort" => Command::Abort { by, reason },
-        "approve" => Command::Approve { by, reason },
+        "approve" => Command::Approve { by, reason, role: Some(op.role) },
+        "withdraw" => Command::Withdraw { by, reason },
         "rollback" => {
             let Some(reason) = reason else {
                 return Err(HttpError::bad_request("a rollback needs a reason (`reason`)"));
@@ -231,7 +275,7 @@ pub async fn command(
         }
         other => {
             return Err(HttpError::not_found(format!(
-                "no rollout command {other:?} (pause, resume, abort, rollback, approve)"
+                "no rollout command {other:?} (pause, resume, abort, rollback, approve, withdraw)"
             )));
         }
     };
@@ -239,7 +283,7 @@ pub async fn command(
     let service = record(&app, &id).await?.rollout.service.clone();
     let what = format!("{command} rollout {id} of {service}");
     match &cmd {
-        Command::Approve { .. } => op.may_approve(&service, &what)?,
+        Command::Approve { .. } | Command::Withdraw { .. } => op.may_approve(&service, &what)?,
         _ => op.may_steer(&service, &what)?,
     }
     let record = app.driver.command(&id, cmd).await?;

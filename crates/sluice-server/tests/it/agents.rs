@@ -80,6 +80,7 @@ async fn a_long_poll_answers_soon_after_a_change_and_waits_otherwise() {
         reason: None,
         seed: None,
         queue: false,
+        ..StartRollout::default()
     };
     t.admin.start_rollout(&start).await.unwrap();
     let decided = Instant::now();
@@ -109,6 +110,7 @@ async fn reports_only_touch_the_reporting_target() {
             reason: None,
             seed: None,
             queue: false,
+            ..StartRollout::default()
         })
         .await
         .unwrap();

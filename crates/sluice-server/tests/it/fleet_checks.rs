@@ -71,7 +71,7 @@ async fn a_stage_without_targets_is_refused_at_apply_with_its_line_unless_allowe
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
         problems[0]
-            .starts_with("web.yaml:17:9: at `pipelines.default.stages[1].selector`: stage \"prod\" selects no target"),
+            .starts_with("web.yaml:18:9: at `pipelines.default.stages[1].selector`: stage \"prod\" selects no target"),
         "{problems:#?}"
     );
     assert_eq!(admin.current_spec().await.unwrap().version, 1, "nothing stored");
@@ -146,7 +146,7 @@ async fn a_rollout_start_is_refused_when_the_fleet_no_longer_fits_its_pipeline()
     assert_eq!(
         problems,
         [
-            "spec v1:17:9: at `pipelines.default.stages[1].selector`: stage \"prod\" selects no target: none of the 1 enrolled targets matches env=prod; fix the selector, enroll its targets first, or set `allow_empty: true` to skip the stage"
+            "spec v1:18:9: at `pipelines.default.stages[1].selector`: stage \"prod\" selects no target: none of the 1 enrolled targets matches env=prod; fix the selector, enroll its targets first, or set `allow_empty: true` to skip the stage"
         ]
     );
     assert!(t.admin.rollouts(false).await.unwrap().is_empty());

@@ -15,6 +15,7 @@ pub const SPEC: &str = r#"version: 1
 services:
   web:
     pipeline: default
+    pipelines: [restart, slow]
     max_bundle_bytes: 20000
     validators:
       - max_items: { files: features.json, path: /features, max: 3 }
@@ -46,6 +47,8 @@ pipelines:
         gates:
           - threshold: { name: errors, metric: error_rate, max: 0.05, window: 5s, min_samples: 2 }
   slow:
+    # All of prod at once, deliberately (the bake is what these tests need).
+    max_blast: 100%
     stages:
       - name: everything
         selector: {}

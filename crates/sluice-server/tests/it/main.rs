@@ -9,6 +9,7 @@ mod fake_prometheus;
 mod fleet_checks;
 mod harness;
 mod metrics;
+mod policy;
 mod prometheus_gates;
 mod real_prometheus;
 mod releases;

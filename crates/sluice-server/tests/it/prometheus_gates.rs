@@ -24,6 +24,8 @@ services:
     pipeline: prom
 pipelines:
   prom:
+    # One wave on purpose: these tests judge a whole stage's values at once.
+    max_blast: 100%
     stages:
       - name: prod
         selector: {{ env: prod }}

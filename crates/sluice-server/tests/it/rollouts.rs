@@ -20,6 +20,7 @@ pub fn start_req(release: &ReleaseId, pipeline: Option<&str>) -> StartRollout {
         reason: None,
         seed: Some(7),
         queue: false,
+        ..StartRollout::default()
     }
 }
 

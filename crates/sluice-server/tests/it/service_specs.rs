@@ -22,6 +22,7 @@ async fn roll_out_web(t: &TestServer) {
             reason: None,
             seed: None,
             queue: false,
+            ..StartRollout::default()
         })
         .await
         .unwrap();

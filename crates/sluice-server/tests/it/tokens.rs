@@ -7,7 +7,7 @@ use sluice_api::{ApiTokenCreated, Client, CommandKind, ErrorCode, NewApiToken, R
 use crate::harness::{self, all_events};
 use crate::rollouts::{fleet, start_req};
 
-async fn token(admin: &Client, name: &str, role: Role, services: Option<&[&str]>) -> (ApiTokenCreated, Client) {
+pub async fn token(admin: &Client, name: &str, role: Role, services: Option<&[&str]>) -> (ApiTokenCreated, Client) {
     let made = admin
         .create_token(&NewApiToken {
             name: name.into(),

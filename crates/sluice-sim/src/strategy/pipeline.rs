@@ -15,8 +15,9 @@ use sluice_core::engine::{
     Action, Command, Event, EventKind, Outcome as EngineOutcome, Phase, Rollout, ServiceState, StartOptions,
     TargetInfo, Verdict,
 };
+use sluice_core::policy::{StartRequest, judge_start};
 use sluice_core::release::ReleaseId;
-use sluice_core::spec::PipelineSpec;
+use sluice_core::spec::{PipelineSpec, ServiceSpec};
 use sluice_core::time::Millis;
 use sluice_core::validate::Validators;
 
@@ -27,9 +28,15 @@ use crate::scenario::StrategySpec;
 use crate::timeline::MarkerKind;
 use crate::world::{Ctx, Delay, Ev, World};
 
+/// The key of `approvals` for broken glass's second person.
+const BREAK_GLASS: &str = "break_glass";
+
 struct Driver<'s> {
     spec: &'s StrategySpec,
     pipeline: &'s PipelineSpec,
+    pipeline_name: &'s str,
+    /// The service as the policy sees it (which pipelines it lists).
+    service: ServiceSpec,
     infos: Vec<TargetInfo>,
     validators: Option<Validators>,
     state: ServiceState,
@@ -40,6 +47,8 @@ struct Driver<'s> {
     tick_at: Option<Millis>,
     last_step: Option<Millis>,
     approval_asked: bool,
+    /// Approvals given in the current rollout (each from another scripted person).
+    approvals_given: u32,
     counts: ReleaseCounts,
     violations: u64,
     /// Releases that finished a probation (and the one the fleet ran before sluice): the only
@@ -51,13 +60,21 @@ struct Driver<'s> {
     tally: DesiredTally,
 }
 
-pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) -> StrategyReport {
+pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline_name: &str, pipeline: &PipelineSpec) -> StrategyReport {
     let present = ctx.fleet.present(&spec.exclude_groups);
     let infos = ctx.fleet.infos(&present);
+    let listed =
+        ctx.scenario.service_pipelines.clone().unwrap_or_else(|| ctx.scenario.pipelines.keys().cloned().collect());
+    let service = match listed.split_first() {
+        Some((first, rest)) => ServiceSpec::for_pipelines(first.clone(), rest.to_vec()),
+        None => ServiceSpec::for_pipelines(pipeline_name, Vec::new()),
+    };
     let mut world = World::new(ctx, present);
     let mut d = Driver {
         spec,
         pipeline,
+        pipeline_name,
+        service,
         infos,
         validators: (!spec.validators.is_empty()).then(|| Validators::new(&spec.validators)),
         state: ServiceState { known_good: Some(ctx.cat.get(0).id.clone()), ..ServiceState::default() },
@@ -67,6 +84,7 @@ pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec, pipeline: &PipelineSpec) ->
         tick_at: None,
         last_step: None,
         approval_asked: false,
+        approvals_given: 0,
         counts: ReleaseCounts::default(),
         violations: 0,
         probated: [ctx.cat.get(0).id.clone()].into_iter().collect(),
@@ -144,17 +162,45 @@ impl Driver<'_> {
             self.pending = Some(r);
             return;
         }
+        let release = ctx.cat.get(r).id.clone();
+        // The start-time policy, judged as the server judges it.
+        let reason = self
+            .spec
+            .break_glass
+            .clone()
+            .or_else(|| self.spec.emergency.then(|| "simulated emergency change".to_string()));
+        let verdict = judge_start(&StartRequest {
+            service: &ctx.scenario.service,
+            spec: &self.service,
+            pipeline_name: self.pipeline_name,
+            pipeline: self.pipeline,
+            targets: &self.infos,
+            change: &self.spec.change,
+            emergency: self.spec.emergency,
+            reason: reason.as_deref(),
+        });
+        let break_glass = match verdict.resolve(self.spec.break_glass.as_deref()) {
+            Ok(glass) => glass,
+            Err(refusal) => {
+                self.counts.rejected += 1;
+                self.notes
+                    .push(format!("{release} refused by policy at {}: {refusal}", fmt_at(world.now, ctx.scenario)));
+                world.timeline.mark(world.now, MarkerKind::Rejected, format!("{release} refused by policy: {refusal}"));
+                return;
+            }
+        };
         self.rollouts += 1;
         let id = format!("{}-{}", self.spec.name, self.rollouts);
         let opts = StartOptions {
             emergency: self.spec.emergency,
-            reason: self.spec.emergency.then(|| "simulated emergency change".to_string()),
+            reason,
             revert: false,
             seed: draw(ctx.seed, Stream::PlanSeed, self.rollouts, 0),
             report_interval: ctx.scenario.report_interval,
             author: None,
+            change: self.spec.change.clone(),
+            break_glass,
         };
-        let release = ctx.cat.get(r).id.clone();
         let known_good = self.state.known_good.clone();
         match Rollout::start(
             id,
@@ -177,6 +223,7 @@ impl Driver<'_> {
                 self.rollout = Some(rollout);
                 self.tally.clear();
                 self.approval_asked = false;
+                self.approvals_given = 0;
                 self.carry_out(world, &actions);
                 self.after_step(world);
             }
@@ -201,7 +248,10 @@ impl Driver<'_> {
     fn approve(&mut self, world: &mut World<'_>) {
         let Some(r) = self.rollout.as_mut() else { return };
         let failed_before = r.failed;
-        if let Ok(actions) = r.command(world.now, &Command::Approve { by: "operator".into(), reason: None }) {
+        // Each approval of a stage comes from another person.
+        self.approvals_given += 1;
+        let by = format!("approver-{}", self.approvals_given);
+        if let Ok(actions) = r.command(world.now, &Command::Approve { by, reason: None, role: None }) {
             self.violations += check_actions(r, failed_before, &actions).len() as u64;
             self.violations += check_step(r, world.now, &*world, &actions).len() as u64;
             self.approval_asked = false;
@@ -391,14 +441,26 @@ impl Driver<'_> {
             }
             return;
         }
-        if let Phase::AwaitingApproval { stage, .. } = &r.phase {
-            let name = r.plan.stages.get(*stage).map(|s| s.name.as_str()).unwrap_or_default();
+        if let Phase::AwaitingApproval { stage, until, .. } = &r.phase {
+            let glass = r.break_glass.as_ref().is_some_and(|g| g.approved.is_none());
+            let name = if glass {
+                BREAK_GLASS
+            } else {
+                r.plan.stages.get(*stage).map(|s| s.name.as_str()).unwrap_or_default()
+            };
             if !self.approval_asked {
                 self.approval_asked = true;
                 match self.spec.approvals.get(name) {
                     Some(d) => world.schedule(now + *d, Ev::Approve),
-                    None => self.notes.push(format!("{} waits for approval of stage {name}", r.id)),
+                    None => self.notes.push(format!("{} waits for approval of {name}", r.id)),
                 }
+            }
+            // Broken glass waits for its approval until a deadline, and no longer.
+            if let Some(until) = *until
+                && self.tick_at.is_none_or(|t| until < t || t <= now)
+            {
+                self.tick_at = Some(until);
+                world.schedule(until, Ev::Tick);
             }
             return;
         }

@@ -29,6 +29,7 @@ services:
     pipeline: p
 pipelines:
   p:
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: staging
         selector: { env: staging }
@@ -84,6 +85,7 @@ services:
     pipeline: p
 pipelines:
   p:
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: staging
         selector: { env: staging }
@@ -127,6 +129,7 @@ services:
 pipelines:
   p:
     probation: 60s
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: prod
         selector: { env: prod }
@@ -164,6 +167,7 @@ services:
 pipelines:
   p:
     probation: 1s
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: staging
         selector: { env: staging }
@@ -257,6 +261,7 @@ services:
 pipelines:
   p:
     probation: 0s
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: prod
         selector: { env: prod }

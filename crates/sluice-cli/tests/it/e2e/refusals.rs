@@ -122,6 +122,7 @@ async fn a_second_rollout_of_a_service_waits_behind_the_first_or_is_a_clear_conf
             reason: None,
             seed: None,
             queue: false,
+            ..StartRollout::default()
         })
         .await
         .unwrap_err();

@@ -250,6 +250,7 @@ impl Rig {
                 reason: None,
                 seed: Some(7),
                 queue: false,
+                ..StartRollout::default()
             })
             .await
             .unwrap()

@@ -69,6 +69,7 @@ fn stage(g: GateSpec) -> StagePlan {
         bake: Dur::secs(10),
         gates: vec![g],
         approval: false,
+        approvals: None,
         coverage: None,
         label_values: BTreeMap::new(),
         traffic_share: 0.0,

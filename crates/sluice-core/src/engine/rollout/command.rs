@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Phase, Rollout};
+use super::{Approval, Phase, Rollout};
 use crate::engine::action::{Action, EventKind, Outcome};
+use crate::role::Role;
+use crate::spec::ApprovalSpec;
 use crate::time::{Dur, Millis};
 
 /// An operator's command.
@@ -22,7 +24,17 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Approve the stage the rollout waits at (or its broken glass). `role` is the role the
+    /// person holds (`None` where roles are not known, as in the simulator).
     Approve {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+    },
+    /// Take back one's approval of the stage the rollout waits at (only before it starts).
+    Withdraw {
         by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
@@ -44,6 +56,13 @@ pub enum CommandError {
     /// The author of a change may not be the one who lets it through.
     #[error("{by} started rollout {rollout} and so may not approve it: another person must")]
     OwnApproval { rollout: String, by: String },
+    /// The stage takes approvals from other roles only.
+    #[error("stage {stage} of rollout {rollout} takes approvals from {from} only; {by} is {role}")]
+    RoleMayNotApprove { rollout: String, stage: String, by: String, role: Role, from: String },
+    #[error("{by} already approved stage {stage} of rollout {rollout}: each person counts once ({count} of {needed})")]
+    AlreadyApproved { rollout: String, stage: String, by: String, count: usize, needed: u32 },
+    #[error("{by} has no approval of stage {stage} of rollout {rollout} to withdraw")]
+    NothingToWithdraw { rollout: String, stage: String, by: String },
 }
 
 impl Command {
@@ -53,6 +72,7 @@ impl Command {
             Command::Pause { by, .. }
             | Command::Resume { by, .. }
             | Command::Approve { by, .. }
+            | Command::Withdraw { by, .. }
             | Command::Abort { by, .. }
             | Command::Rollback { by, .. } => by,
         }
@@ -101,15 +121,13 @@ impl Rollout {
             Command::Approve { by, .. } if self.author.as_ref() == Some(by) => {
                 return Err(CommandError::OwnApproval { rollout: self.id.clone(), by: by.clone() });
             }
-            Command::Approve { by, reason } => match self.phase.clone() {
-                Phase::AwaitingApproval { stage, .. } => {
-                    self.approved.insert(stage);
-                    let name = self.plan.stages[stage].name.clone();
-                    let reason = reason.clone();
-                    self.record(&mut out, now, EventKind::Approved { stage: name, by: by.clone(), reason });
-                    self.enter_stage(&mut out, now, stage);
-                }
+            Command::Approve { by, reason, role } => match self.phase.clone() {
+                Phase::AwaitingApproval { stage, .. } => self.approve(&mut out, now, stage, by, reason, *role)?,
                 _ => return Err(refuse(self, "approve")),
+            },
+            Command::Withdraw { by, reason } => match self.phase.clone() {
+                Phase::AwaitingApproval { stage, .. } => self.withdraw(&mut out, now, stage, by, reason)?,
+                _ => return Err(refuse(self, "withdraw an approval of")),
             },
             Command::Abort { by, reason } => match self.phase {
                 Phase::Finished { .. } | Phase::RollingBack { .. } => return Err(refuse(self, "abort")),
@@ -129,7 +147,108 @@ impl Rollout {
         Ok(out)
     }
 
+    /// One person's approval of `stage` (or of broken glass, which comes first).
+    fn approve(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        stage: usize,
+        by: &str,
+        reason: &Option<String>,
+        role: Option<Role>,
+    ) -> Result<(), CommandError> {
+        let approval = Approval { by: by.to_string(), role, at: now, reason: reason.clone() };
+        let name = self.plan.stages[stage].name.clone();
+        if let Some(glass) = self.break_glass.as_mut().filter(|g| g.approved.is_none()) {
+            if let Some(role) = role.filter(|r| !r.approves()) {
+                return Err(CommandError::RoleMayNotApprove {
+                    rollout: self.id.clone(),
+                    stage: name,
+                    by: by.to_string(),
+                    role,
+                    from: "approver or admin (broken glass)".into(),
+                });
+            }
+            glass.approved = Some(approval);
+            self.record(out, now, EventKind::BreakGlassApproved { by: by.to_string(), reason: reason.clone() });
+            self.enter_stage(out, now, stage);
+            return Ok(());
+        }
+        // Coverage that blocks asks for one approval where the stage itself asks for none.
+        let rule = self.plan.stages[stage].approval_rule().unwrap_or_else(ApprovalSpec::one);
+        if let Some(role) = role.filter(|r| !rule.accepts(*r)) {
+            let from = rule.from.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+            return Err(CommandError::RoleMayNotApprove {
+                rollout: self.id.clone(),
+                stage: name,
+                by: by.to_string(),
+                role,
+                from,
+            });
+        }
+        let given = self.approvals.entry(stage).or_default();
+        if given.iter().any(|a| a.by == by) {
+            return Err(CommandError::AlreadyApproved {
+                rollout: self.id.clone(),
+                stage: name,
+                by: by.to_string(),
+                count: given.len(),
+                needed: rule.count,
+            });
+        }
+        given.push(approval);
+        let count = given.len();
+        let event = EventKind::Approved {
+            stage: name.clone(),
+            by: by.to_string(),
+            reason: reason.clone(),
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            needed: rule.count,
+        };
+        self.record(out, now, event);
+        if count >= rule.count as usize {
+            self.approved.insert(stage);
+            self.enter_stage(out, now, stage);
+        } else if let Phase::AwaitingApproval { why, .. } = &mut self.phase {
+            *why = approvals_why(count, &rule);
+        }
+        Ok(())
+    }
+
+    /// `by` takes back their approval of `stage` (which has not started).
+    fn withdraw(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Millis,
+        stage: usize,
+        by: &str,
+        reason: &Option<String>,
+    ) -> Result<(), CommandError> {
+        let name = self.plan.stages[stage].name.clone();
+        let given = self.approvals.entry(stage).or_default();
+        let Some(i) = given.iter().position(|a| a.by == by) else {
+            return Err(CommandError::NothingToWithdraw { rollout: self.id.clone(), stage: name, by: by.to_string() });
+        };
+        given.remove(i);
+        let count = given.len();
+        self.record(out, now, EventKind::ApprovalWithdrawn { stage: name, by: by.to_string(), reason: reason.clone() });
+        let rule = self.plan.stages[stage].approval_rule().unwrap_or_else(ApprovalSpec::one);
+        if let Phase::AwaitingApproval { why, .. } = &mut self.phase {
+            *why = approvals_why(count, &rule);
+        }
+        Ok(())
+    }
+
     pub fn phase_name(&self) -> &'static str {
         self.phase_kind().as_str()
     }
+}
+
+/// Why a stage still waits: how many approvals it has of how many, from whom.
+pub(super) fn approvals_why(count: usize, rule: &ApprovalSpec) -> String {
+    let from = rule.from.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+    if rule.count == 1 && count == 0 {
+        return format!("the stage requires approval (from {from})");
+    }
+    format!("the stage requires {} approvals from different people ({from}): {count} so far", rule.count)
 }

@@ -459,14 +459,17 @@ impl Rollout {
             if blocking && !self.approved.contains(&stage) {
                 let why = "coverage gap: earlier stages did not include every variant this stage has".to_string();
                 self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
-                self.phase = Phase::AwaitingApproval { stage, why };
+                self.phase = Phase::AwaitingApproval { stage, why, until: None };
                 return;
             }
         }
-        if self.plan.stages[stage].approval && !self.approved.contains(&stage) {
-            let why = "the stage requires approval".to_string();
+        if let Some(rule) = self.plan.stages[stage].approval_rule()
+            && !self.approved.contains(&stage)
+        {
+            let given = self.approvals.get(&stage).map_or(0, Vec::len);
+            let why = super::command::approvals_why(given, &rule);
             self.record(out, now, EventKind::AwaitingApproval { stage: name, why: why.clone() });
-            self.phase = Phase::AwaitingApproval { stage, why };
+            self.phase = Phase::AwaitingApproval { stage, why, until: None };
             return;
         }
         self.start_wave(out, now, stage, 0);

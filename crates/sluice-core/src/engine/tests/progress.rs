@@ -30,7 +30,7 @@ fn progress_follows_the_rollout_from_start_to_each_end() {
     // Approve, then a failure in prod's second wave: prod failed there, rolled back.
     let mut r = r;
     let mut now = Millis(600_000);
-    let acts = r.command(now, &Command::Approve { by: "a".into(), reason: None }).expect("approve");
+    let acts = r.command(now, &Command::Approve { by: "a".into(), reason: None, role: None }).expect("approve");
     fleet.carry_out(now, &acts);
     fleet.bad = Some("v2".into());
     fleet.affected = |l| l.get("env").map(String::as_str) == Some("prod");

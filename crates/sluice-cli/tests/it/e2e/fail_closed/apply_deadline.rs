@@ -20,6 +20,7 @@ services:
     pipeline: p
 pipelines:
   p:
+    max_blast: 100%  # whole waves on purpose: not a test of the blast radius
     stages:
       - name: prod
         selector: { env: prod }
