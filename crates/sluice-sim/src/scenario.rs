@@ -392,7 +392,9 @@ pub struct StrategySpec {
     /// Start rollouts with the emergency profile.
     #[serde(default)]
     pub emergency: bool,
-    /// A person approves a stage (by name) this long after it starts waiting for approval.
+    /// A person approves a stage (by name) this long after it starts waiting for approval
+    /// (each further approval a stage needs comes from another person, as long again);
+    /// `break_glass`: a second person approves broken glass this long after the start.
     #[serde(default)]
     pub approvals: BTreeMap<String, Dur>,
     /// A person clears the hold after a failed rollout this long after it (default: never).

@@ -9,6 +9,9 @@ use crate::report::{Outcome, ReleaseCounts, StrategyReport, round};
 use crate::scenario::StrategySpec;
 use crate::world::{Ctx, World};
 
+/// The key of a strategy's `approvals` for broken glass's second person.
+pub(crate) use pipeline::BREAK_GLASS;
+
 /// Run one strategy of the scenario.
 pub(crate) fn run(ctx: Ctx<'_>, spec: &StrategySpec) -> StrategyReport {
     match (&spec.global_push, &spec.pipeline) {

@@ -128,9 +128,16 @@ async fn handle(app: &App, active: &mut Rollouts, r: Request) {
     }
 }
 
-/// Start `req`, or queue it behind the service's active rollout when it asks to (latest wins).
+/// Start `req`, or queue it when it asks to (latest wins): behind the service's active
+/// rollout, or behind the hold a failed rollout left (it starts once a person clears it).
 async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> HttpResult<Started> {
     let Some(a) = active.values().find(|a| a.record.rollout.service == req.service) else {
+        if req.queue && !req.revert {
+            let state = app.store.get_service_state(&req.service).await?;
+            if let Some(hold) = state.hold {
+                return enqueue(app, req, hold.rollout, "the hold left by rollout").await;
+            }
+        }
         return start(app, active, req).await.map(|r| Started::Rollout(Box::new(r)));
     };
     let behind = a.record.rollout.id.clone();
@@ -147,6 +154,11 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
             a.record.rollout.phase_name()
         )));
     }
+    enqueue(app, req, behind, "rollout").await
+}
+
+/// Queue `req` behind `behind` (an active rollout, or the failed one whose hold it waits on).
+async fn enqueue(app: &App, req: StartRequest, behind: String, what: &str) -> HttpResult<Started> {
     let now = clock::now();
     let mut state = app.store.get_service_state(&req.service).await?;
     if let Some(waiting) = state.queued.as_ref().filter(|q| q.release == req.release) {
@@ -167,8 +179,8 @@ async fn start_or_queue(app: &App, active: &mut Rollouts, req: StartRequest) -> 
     };
     let superseded = state.enqueue(q.clone());
     let why = match &superseded {
-        Some(old) => format!("queued {} behind rollout {behind}, superseding {old}", req.release),
-        None => format!("queued {} behind rollout {behind}", req.release),
+        Some(old) => format!("queued {} behind {what} {behind}, superseding {old}", req.release),
+        None => format!("queued {} behind {what} {behind}", req.release),
     };
     let audit = sluice_store::Audit::new(req.actor.as_str(), now).because(why);
     app.store.put_service_state(&req.service, &state, &audit).await?;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sluice_api::{Client, CommandKind, ErrorCode, RolloutCommand, RolloutView, StartRollout};
+use sluice_api::{Client, CommandKind, ErrorCode, RolloutCommand, RolloutView, StartAnswer, StartRollout};
 use sluice_core::engine::{Outcome, PhaseKind};
 use sluice_core::release::ReleaseId;
 
@@ -167,6 +167,46 @@ async fn an_unhealthy_wave_fails_its_gate_and_rolls_every_touched_target_back() 
     let log = t.admin.events(0, 10_000, None).await.unwrap();
     assert!(log.iter().any(|e| e.body.to_string().contains("bad route fixed in v3")), "the reason is audited");
     t.admin.start_rollout(&start_req(&v3, None)).await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn releases_asked_for_while_the_service_is_held_wait_on_the_hold_and_the_latest_starts_when_cleared() {
+    let t = harness::with_spec().await;
+    let agents = fleet(&t.admin).await;
+    let v1 = t.admin.create_release("web", harness::web_bundle(1), "v1").await.unwrap().release.id;
+    let first = t.admin.start_rollout(&start_req(&v1, None)).await.unwrap();
+    assert_eq!(finished(&t.admin, &first.id, Duration::from_secs(20)).await.outcome, Some(Outcome::Completed));
+    let v2 = t.admin.create_release("web", harness::web_bundle(2), "v2").await.unwrap().release.id;
+    for a in &agents {
+        a.set_bad(Some(v2.clone()));
+    }
+    let bad = t.admin.start_rollout(&start_req(&v2, None)).await.unwrap();
+    assert_eq!(finished(&t.admin, &bad.id, Duration::from_secs(20)).await.outcome, Some(Outcome::RolledBack));
+    // Held: a start that may queue waits on the hold; a newer one supersedes it.
+    let v3 = t.admin.create_release("web", harness::web_bundle(3), "v3").await.unwrap().release.id;
+    let v4 = t.admin.create_release("web", harness::web_bundle(4), "v4").await.unwrap().release.id;
+    let StartAnswer::Queued { queued } = t.admin.start_or_queue(&start_req(&v3, None)).await.unwrap() else {
+        panic!("v3 should wait on the hold")
+    };
+    assert_eq!(queued.behind, bad.id);
+    let StartAnswer::Queued { queued } = t.admin.start_or_queue(&start_req(&v4, None)).await.unwrap() else {
+        panic!("v4 should wait on the hold")
+    };
+    assert_eq!(queued.superseded.as_ref(), Some(&v3));
+    assert!(t.admin.rollouts(true).await.unwrap().is_empty(), "nothing starts while held");
+    // Only an approver (or admin) clears it; then the latest waiting release starts.
+    let (_, dora) = crate::tokens::token(&t.admin, "dora", sluice_api::Role::Deployer, None).await;
+    let (_, abe) = crate::tokens::token(&t.admin, "abe", sluice_api::Role::Approver, None).await;
+    let clear = sluice_api::ClearHold { reason: "the error spike was the test rig".into() };
+    assert_eq!(dora.clear_hold("web", &clear).await.unwrap_err().code(), Some(ErrorCode::Forbidden));
+    abe.clear_hold("web", &clear).await.unwrap();
+    let started = eventually("v4 to start once the hold is cleared", Duration::from_secs(10), || async {
+        t.admin.rollouts(true).await.unwrap().into_iter().find(|r| r.release == v4)
+    })
+    .await;
+    assert_eq!(started.author.as_deref(), Some("admin"), "its author is who asked for it");
+    assert_eq!(finished(&t.admin, &started.id, Duration::from_secs(20)).await.outcome, Some(Outcome::Completed));
     t.server.shutdown().await.unwrap();
 }
 

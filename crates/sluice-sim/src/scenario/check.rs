@@ -114,6 +114,21 @@ fn check_top(c: &mut Collector<'_>, s: &Scenario) {
     if s.name.trim().is_empty() {
         c.add(&[k("name")], "the scenario needs a name");
     }
+    match s.service_pipelines.as_deref() {
+        Some([]) => c.add(&[k("service_pipelines")], "list at least the service's own pipeline"),
+        Some(listed) => {
+            for (i, p) in listed.iter().enumerate() {
+                if !s.pipelines.contains_key(p) {
+                    let known: Vec<&str> = s.pipelines.keys().map(String::as_str).collect();
+                    c.add(
+                        &[k("service_pipelines"), Seg::Index(i)],
+                        format!("pipeline {p:?} does not exist (defined: {})", list(&known)),
+                    );
+                }
+            }
+        }
+        None => {}
+    }
     if !valid_name(&s.service) {
         c.add(&[k("service")], format!("invalid service name {:?}: use [A-Za-z0-9-_.]", s.service));
     }
@@ -403,7 +418,7 @@ fn check_strategy(c: &mut Collector<'_>, s: &Scenario, base: &[Seg], st: &Strate
                 return;
             };
             for stage in st.approvals.keys() {
-                if !p.stages.iter().any(|x| &x.name == stage) {
+                if stage != crate::strategy::BREAK_GLASS && !p.stages.iter().any(|x| &x.name == stage) {
                     let known: Vec<&str> = p.stages.iter().map(|x| x.name.as_str()).collect();
                     c.add(
                         &at(base, &[k("approvals"), k(stage)]),

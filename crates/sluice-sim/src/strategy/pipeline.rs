@@ -29,7 +29,7 @@ use crate::timeline::MarkerKind;
 use crate::world::{Ctx, Delay, Ev, World};
 
 /// The key of `approvals` for broken glass's second person.
-const BREAK_GLASS: &str = "break_glass";
+pub(crate) const BREAK_GLASS: &str = "break_glass";
 
 struct Driver<'s> {
     spec: &'s StrategySpec,
@@ -443,16 +443,16 @@ impl Driver<'_> {
         }
         if let Phase::AwaitingApproval { stage, until, .. } = &r.phase {
             let glass = r.break_glass.as_ref().is_some_and(|g| g.approved.is_none());
-            let name = if glass {
-                BREAK_GLASS
-            } else {
-                r.plan.stages.get(*stage).map(|s| s.name.as_str()).unwrap_or_default()
+            let (key, what) = match r.plan.stages.get(*stage).map(|s| s.name.as_str()) {
+                _ if glass => (BREAK_GLASS, "its broken glass".to_string()),
+                Some(name) => (name, format!("stage {name}")),
+                None => ("", "an unknown stage".to_string()),
             };
             if !self.approval_asked {
                 self.approval_asked = true;
-                match self.spec.approvals.get(name) {
+                match self.spec.approvals.get(key) {
                     Some(d) => world.schedule(now + *d, Ev::Approve),
-                    None => self.notes.push(format!("{} waits for approval of {name}", r.id)),
+                    None => self.notes.push(format!("{} waits for approval of {what}", r.id)),
                 }
             }
             // Broken glass waits for its approval until a deadline, and no longer.

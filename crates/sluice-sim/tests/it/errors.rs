@@ -78,6 +78,12 @@ fn missing_pipeline_reference() {
 }
 
 #[test]
+fn service_pipelines_must_exist() {
+    let msg = refuse(&TINY.replace("strategies:\n", "service_pipelines: [p, fast]\nstrategies:\n"));
+    assert_eq!(msg, "tiny.yaml:27:1: at `service_pipelines[1]`: pipeline \"fast\" does not exist (defined: p)");
+}
+
+#[test]
 fn missing_stage_group_and_fault_references() {
     let msg = refuse(&TINY.replace(
         "    pipeline: p\n",

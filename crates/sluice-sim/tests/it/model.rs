@@ -256,3 +256,54 @@ fn a_slow_rollback_ends_rollback_incomplete_and_lands_hours_later() {
     let revert = push.markers.iter().find(|m| m.kind == MarkerKind::Rollback).unwrap();
     assert_eq!(push.series.last().unwrap(), &(revert.at_ms + 7_200_000, 0.0));
 }
+
+#[test]
+fn the_simulator_refuses_what_the_servers_policy_refuses_and_breaks_glass_with_a_second_person() {
+    let good = "f: { rules: [ { selector: { env: nowhere }, error_share: 1.0 } ] }";
+    let half_at_once = |extra: &str| {
+        let text = BASE
+            .replace("FAULT", good)
+            .replace("APPROVAL", "")
+            .replace("[\"10%\", \"100%\"]", "[\"50%\", \"100%\"]")
+            .replace("EXTRA", extra);
+        sluice_sim::run(&load_scenario("model.yaml", &text).unwrap_or_else(|e| panic!("{e}")), None)
+    };
+    // Half of prod before any of it was judged: over the default max_blast (25%), refused.
+    let r = half_at_once("");
+    let s = &r.strategies[1];
+    assert_eq!(s.outcome, Outcome::Rejected);
+    assert_eq!((s.releases.rejected, s.releases.shipped), (2, 0), "{:?}", s.releases);
+    assert!(
+        s.notes.iter().any(|n| n.contains("refused by policy") && n.contains("max_blast (25%) allows 25")),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(s.targets_ever_on_bad_release, 0);
+    // Broken glass, approved by a second person after 2 minutes: both ship.
+    let r = half_at_once("break_glass: sev1\n    approvals: { break_glass: 2m }");
+    let s = &r.strategies[1];
+    assert_eq!((s.releases.rejected, s.releases.shipped), (0, 2), "{:?} {:?}", s.releases, s.notes);
+    assert_eq!(s.invariant_violations, 0);
+    // Nobody approves it: each rollout ends unstarted when the window closes.
+    let r = half_at_once("break_glass: sev1");
+    let s = &r.strategies[1];
+    assert_eq!(s.releases.shipped, 0, "{:?}", s.releases);
+    assert!(s.notes.iter().any(|n| n.contains("waits for approval of its broken glass")), "{:?}", s.notes);
+    assert_eq!(s.invariant_violations, 0);
+}
+
+#[test]
+fn a_stage_needing_two_approvals_gets_them_from_two_scripted_people() {
+    let good = "f: { rules: [ { selector: { env: nowhere }, error_share: 1.0 } ] }";
+    let two = "approvals: { count: 2 }";
+    let r = sluice_sim::run(&scenario(good, two, "approvals: { prod: 5m }"), None);
+    let s = &r.strategies[1];
+    assert_eq!(s.outcome, Outcome::Completed, "{:?}", s.notes);
+    assert_eq!(s.releases.shipped, 2);
+    // A missing change record is refused as the server refuses it.
+    let text = BASE.replace("FAULT", good).replace("APPROVAL", "requires: { message: true }").replace("EXTRA", "");
+    let r = sluice_sim::run(&load_scenario("model.yaml", &text).unwrap_or_else(|e| panic!("{e}")), None);
+    let s = &r.strategies[1];
+    assert_eq!((s.outcome, s.releases.shipped), (Outcome::Rejected, 0));
+    assert!(s.notes.iter().any(|n| n.contains("a message is required")), "{:?}", s.notes);
+}
