@@ -15,6 +15,7 @@ pub mod edge_config;
 pub mod edge_decision;
 pub mod edge_metrics;
 pub mod edge_server;
+pub mod emergency;
 pub mod fleet;
 pub mod progress;
 pub mod rig;

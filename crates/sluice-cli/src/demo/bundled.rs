@@ -26,8 +26,13 @@ macro_rules! release {
 }
 
 /// Each release directory: its name and the contents of [`FILES`].
-pub const RELEASES: [(&str, [&str; 3]); 4] =
-    [release!("v1"), release!("v2-good"), release!("v3-killswitch"), release!("v4-features-doubled")];
+pub const RELEASES: [(&str, [&str; 3]); 5] = [
+    release!("v1"),
+    release!("v2-good"),
+    release!("v3-killswitch"),
+    release!("v4-features-doubled"),
+    release!("v5-cve"),
+];
 
 /// Write the spec and every release under `root`; returns the directory holding the releases.
 pub fn write(root: &Path) -> std::io::Result<PathBuf> {

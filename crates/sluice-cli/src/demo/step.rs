@@ -42,7 +42,13 @@ pub enum Expect {
     Rejected,
     /// `rollout revert`: every target back on the previous known-good, no approval asked.
     Reverts,
+    /// `rollout start --emergency`: to 100% within [`EMERGENCY_LIMIT`], every stage's first
+    /// wave judged by its gates on the way (checked from the events by the story).
+    Emergency,
 }
+
+/// How long the emergency change may take to reach every target.
+pub const EMERGENCY_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One step as `--json` prints it (exactly these fields), plus what went wrong, if anything.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +100,7 @@ impl StepResult {
     pub fn judge(&mut self, fleet_size: usize) {
         let mut p = Vec::new();
         match self.expect {
-            Expect::Completes => {
+            Expect::Completes | Expect::Emergency => {
                 if self.outcome != StepOutcome::Completed {
                     p.push(format!("expected completed, got {}", self.outcome.as_str()));
                 }

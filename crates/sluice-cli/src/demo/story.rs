@@ -1,8 +1,9 @@
-//! The story `sluice demo` tells, on a running rig: the baseline everywhere, then three
-//! releases — a harmless one that goes everywhere, the 5 Dec kill switch that staging catches
-//! and sluice rolls back, and the 18 Nov feature file that validation refuses — and a revert of
-//! the harmless one (it turned out unwanted): every target back on the baseline, no new
-//! release, no approval.
+//! The story `sluice demo` tells, on a running rig, with two people (ana authors, ben approves):
+//! the baseline everywhere (broken glass, approved by ben), then three releases — a harmless one
+//! that goes everywhere, the 5 Dec kill switch that staging catches and sluice rolls back, and
+//! the 18 Nov feature file that validation refuses — a revert of the harmless one (it turned
+//! out unwanted): every target back on the baseline, no new release, no approval; and an
+//! emergency CVE fix (`emergency.rs`).
 
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ pub async fn people(rig: &Rig, progress: &mut Progress) -> anyhow::Result<People
     let person = async |name: &str, role: Role| -> anyhow::Result<Client> {
         let req = NewApiToken { name: name.into(), role, services: None };
         let made = rig.client.create_token(&req).await.with_context(|| format!("failed to make {name}'s token"))?;
-        progress.say(&format!("setup: {name} is a {role} (API token {name})"));
+        progress.say(&format!("setup: {name} acts as {role} (API token {name})"));
         Ok(rig.client.with_token(Some(made.secret)))
     };
     Ok(People { author: person("ana", Role::Deployer).await?, approver: person("ben", Role::Approver).await? })
@@ -103,6 +104,8 @@ pub async fn steps(rig: &Rig, people: &People, progress: &mut Progress) -> Vec<S
     out.push(rejected_step(rig, progress, "feature-file-2025-11-18", "v4-features-doubled").await);
     progress.say("\n(4) revert: v2-good turns out unwanted; `rollout revert` returns every target to v1");
     out.push(revert_step(rig, ana, progress).await);
+    progress.say("\n(5) emergency-cve: a CVE fix must ship now; ben clears the hold, ana ships it --emergency");
+    out.push(super::emergency::step(rig, people, progress).await);
     out
 }
 
@@ -137,7 +140,7 @@ async fn run_revert(rig: &Rig, ana: &Client, progress: &mut Progress, r: &mut St
     Ok(())
 }
 
-async fn create(rig: &Rig, name: &str, message: &str) -> anyhow::Result<ReleaseId> {
+pub(super) async fn create(rig: &Rig, name: &str, message: &str) -> anyhow::Result<ReleaseId> {
     let bundle = bundle_of(rig, name)?;
     let created = rig.client.create_release(bundled::SERVICE, bundle, message).await?;
     Ok(created.release.id)
@@ -215,7 +218,7 @@ async fn run_rollout(rig: &Rig, ana: &Client, progress: &mut Progress, r: &mut S
 }
 
 /// How a step's rollout ended, as the story reports it.
-fn step_outcome(outcome: Option<Outcome>) -> StepOutcome {
+pub(super) fn step_outcome(outcome: Option<Outcome>) -> StepOutcome {
     match outcome {
         Some(Outcome::Completed) => StepOutcome::Completed,
         Some(Outcome::RolledBack) => StepOutcome::RolledBack,
@@ -226,7 +229,7 @@ fn step_outcome(outcome: Option<Outcome>) -> StepOutcome {
 }
 
 /// Wait until every target runs `release` (bounded).
-async fn settled(rig: &Rig, release: Option<&ReleaseId>) -> anyhow::Result<()> {
+pub(super) async fn settled(rig: &Rig, release: Option<&ReleaseId>) -> anyhow::Result<()> {
     let want = release.map(|r| r.0.as_str());
     wait::until(
         &format!("every target to run {}", want.unwrap_or("nothing")),
@@ -291,7 +294,7 @@ async fn run_rejected(rig: &Rig, progress: &mut Progress, r: &mut StepResult) ->
     Ok(())
 }
 
-fn say_result(progress: &Progress, r: &StepResult) {
+pub(super) fn say_result(progress: &Progress, r: &StepResult) {
     let mut line = format!("  => {}", r.outcome.as_str());
     if let Some(s) = &r.stage_caught {
         line.push_str(&format!(", caught in {s}"));

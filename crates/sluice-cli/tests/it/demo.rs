@@ -57,7 +57,7 @@ fn the_demo_story_holds() {
 
     let steps = v["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["good-release", "killswitch-2025-12-05", "feature-file-2025-11-18", "revert"]);
+    assert_eq!(names, ["good-release", "killswitch-2025-12-05", "feature-file-2025-11-18", "revert", "emergency-cve"]);
     for s in steps {
         let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
@@ -101,4 +101,11 @@ fn the_demo_story_holds() {
     assert_eq!(revert["release"], "v1");
     assert_eq!(revert["outcome"], "completed");
     assert_eq!(revert["targets_ever_on_release"], 48);
+
+    // The emergency change: every target, each stage's first wave judged on the way (the story
+    // checks the events; a missing judgement would have made `ok` false).
+    let emergency = &steps[4];
+    assert_eq!(emergency["release"], "v5-cve");
+    assert_eq!(emergency["outcome"], "completed");
+    assert_eq!(emergency["targets_ever_on_release"], 48);
 }
